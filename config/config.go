@@ -1,0 +1,402 @@
+// Package config loads the one Config of npsgate from an optional YAML file
+// and NPSGATE_* environment variables (which win), fills defaults, and
+// validates it with errors that name the key that is wrong.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything the binary can be told. Each field names its YAML key
+// and its environment variable; the comment says what an empty value means.
+type Config struct {
+	HTTP struct {
+		// Addr is where the API and reply pages listen. Default ":8080".
+		Addr string `yaml:"addr" env:"NPSGATE_HTTP_ADDR"`
+		// MaxBodyBytes caps every request body. Default 1 MiB.
+		MaxBodyBytes int64 `yaml:"max_body_bytes" env:"NPSGATE_HTTP_MAX_BODY_BYTES"`
+	} `yaml:"http"`
+
+	// PublicURL is the base of every link in a message (reply page,
+	// unsubscribe). Default "http://localhost" plus the HTTP port.
+	PublicURL string `yaml:"public_url" env:"NPSGATE_PUBLIC_URL"`
+
+	// DataDir holds the embedded SQLite file and the generated local API
+	// key. Default "./data".
+	DataDir string `yaml:"data_dir" env:"NPSGATE_DATA_DIR"`
+
+	Redis struct {
+		// URL of Redis (redis://, rediss://). Empty runs an in-process
+		// Redis whose queued work does not survive a restart.
+		URL string `yaml:"url" env:"NPSGATE_REDIS_URL"`
+	} `yaml:"redis"`
+
+	Database struct {
+		// URL is postgres://… or sqlite://path. Default
+		// sqlite://<data_dir>/npsgate.db.
+		URL string `yaml:"url" env:"NPSGATE_DATABASE_URL"`
+	} `yaml:"database"`
+
+	SMTP struct {
+		// URL is smtp://user:pass@host:port (STARTTLS per StartTLS) or
+		// smtps://… (implicit TLS). Empty keeps email in the outbox.
+		URL string `yaml:"url" env:"NPSGATE_SMTP_URL"`
+		// From is the sender, "Name <addr>" or a bare address. Required
+		// with URL.
+		From string `yaml:"from" env:"NPSGATE_SMTP_FROM"`
+		// StartTLS is mandatory, opportunistic (default) or none.
+		StartTLS string `yaml:"starttls" env:"NPSGATE_SMTP_STARTTLS"`
+		// PoolSize is how many SMTP connections stay open. Default 4.
+		PoolSize int `yaml:"pool_size" env:"NPSGATE_SMTP_POOL_SIZE"`
+		// UnsubscribeMailto is the mailto: address in List-Unsubscribe.
+		// Default unsubscribe@<domain of From>.
+		UnsubscribeMailto string `yaml:"unsubscribe_mailto" env:"NPSGATE_SMTP_UNSUBSCRIBE_MAILTO"`
+	} `yaml:"smtp"`
+
+	// APIKeys are the bearer keys of the /v1 API, comma-separated in the
+	// environment. Empty: a key is generated once into <data_dir>/api-key.
+	APIKeys []string `yaml:"api_keys" env:"NPSGATE_API_KEYS"`
+
+	Worker struct {
+		// Concurrency is how many tasks one worker process runs at once.
+		// Default 20.
+		Concurrency int `yaml:"concurrency" env:"NPSGATE_WORKER_CONCURRENCY"`
+		// MaxRetry is how often a retryable send is tried again. Default 8.
+		MaxRetry int `yaml:"max_retry" env:"NPSGATE_WORKER_MAX_RETRY"`
+	} `yaml:"worker"`
+
+	Survey struct {
+		// ReplyWindow is how long a reply link stays valid after sending,
+		// unless the survey sets its own. Default 720h (30 days).
+		ReplyWindow Duration `yaml:"reply_window" env:"NPSGATE_SURVEY_REPLY_WINDOW"`
+		// EditWindow is how long after the first answer a contact may
+		// change it. Default 168h (7 days).
+		EditWindow Duration `yaml:"edit_window" env:"NPSGATE_SURVEY_EDIT_WINDOW"`
+	} `yaml:"survey"`
+
+	// ShutdownTimeout bounds how long running tasks may take to finish
+	// after SIGTERM. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"NPSGATE_SHUTDOWN_TIMEOUT"`
+
+	Log struct {
+		// Level is debug, info (default), warn or error.
+		Level string `yaml:"level" env:"NPSGATE_LOG_LEVEL"`
+		// Format is text (default) or json.
+		Format string `yaml:"format" env:"NPSGATE_LOG_FORMAT"`
+	} `yaml:"log"`
+}
+
+// Duration is a time.Duration written as "48h" in YAML and the environment.
+type Duration time.Duration
+
+// UnmarshalYAML accepts a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Error is a configuration error that names the key.
+type Error struct {
+	Key string // YAML path, e.g. "smtp.url"
+	Env string // environment variable, e.g. "NPSGATE_SMTP_URL"
+	Msg string
+}
+
+func (e *Error) Error() string {
+	if e.Env != "" {
+		return fmt.Sprintf("config: %s (%s): %s", e.Key, e.Env, e.Msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Msg)
+}
+
+// Load reads the YAML file at path (none when path is empty), applies the
+// environment (lookup is os.LookupEnv in production), fills defaults and
+// validates.
+func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		// An empty file decodes to io.EOF; it means "all defaults".
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if err := applyEnv(reflect.ValueOf(&c).Elem(), "", lookup); err != nil {
+		return nil, err
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// EnvKeys lists every environment variable the config knows, sorted.
+func EnvKeys() []string {
+	var out []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if env := f.Tag.Get("env"); env != "" {
+				out = append(out, env)
+			} else if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+	sort.Strings(out)
+	return out
+}
+
+func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		env := f.Tag.Get("env")
+		if env == "" {
+			if f.Type.Kind() == reflect.Struct {
+				if err := applyEnv(v.Field(i), key, lookup); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		raw, ok := lookup(env)
+		if !ok {
+			continue
+		}
+		if err := setField(v.Field(i), raw); err != nil {
+			return &Error{Key: key, Env: env, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+func setField(f reflect.Value, raw string) error {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case f.Type() == durationType:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("not a duration (like 30s, 48h): %q", raw)
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(raw)
+	case f.Kind() == reflect.Int, f.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", raw)
+		}
+		f.SetInt(n)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		var items []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("unsupported field type %s", f.Type())
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = ":8080"
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = 1 << 20
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.PublicURL == "" {
+		port := c.HTTP.Addr[strings.LastIndex(c.HTTP.Addr, ":")+1:]
+		c.PublicURL = "http://localhost:" + port
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Database.URL == "" {
+		c.Database.URL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/npsgate.db"
+	}
+	if c.SMTP.StartTLS == "" {
+		c.SMTP.StartTLS = "opportunistic"
+	}
+	if c.SMTP.PoolSize == 0 {
+		c.SMTP.PoolSize = 4
+	}
+	if c.SMTP.UnsubscribeMailto == "" && c.SMTP.From != "" {
+		if a, err := mail.ParseAddress(c.SMTP.From); err == nil {
+			c.SMTP.UnsubscribeMailto = "unsubscribe@" + a.Address[strings.LastIndex(a.Address, "@")+1:]
+		}
+	}
+	if c.Worker.Concurrency == 0 {
+		c.Worker.Concurrency = 20
+	}
+	if c.Worker.MaxRetry == 0 {
+		c.Worker.MaxRetry = 8
+	}
+	if c.Survey.ReplyWindow == 0 {
+		c.Survey.ReplyWindow = Duration(30 * 24 * time.Hour)
+	}
+	if c.Survey.EditWindow == 0 {
+		c.Survey.EditWindow = Duration(7 * 24 * time.Hour)
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// Validate checks every value and returns the first problem as an *Error.
+func (c *Config) Validate() error {
+	bad := func(key, msg string) error { return &Error{Key: key, Env: envOf(key), Msg: msg} }
+	if _, port, ok := strings.Cut(c.HTTP.Addr, ":"); !ok || port == "" {
+		return bad("http.addr", fmt.Sprintf("want host:port or :port, got %q", c.HTTP.Addr))
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		return bad("http.max_body_bytes", "must be at least 1024")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("public_url", fmt.Sprintf("want an absolute http(s) URL, got %q", c.PublicURL))
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return bad("redis.url", "want redis://host:port/db or rediss://…")
+		}
+	}
+	switch u, err := url.Parse(c.Database.URL); {
+	case err != nil:
+		return bad("database.url", "not a URL")
+	case u.Scheme == "postgres" || u.Scheme == "postgresql":
+	case u.Scheme == "sqlite":
+		if strings.TrimPrefix(c.Database.URL, "sqlite://") == "" {
+			return bad("database.url", "sqlite:// needs a file path")
+		}
+	default:
+		return bad("database.url", fmt.Sprintf("scheme must be postgres or sqlite, got %q", u.Scheme))
+	}
+	if c.SMTP.URL != "" {
+		u, err := url.Parse(c.SMTP.URL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			return bad("smtp.url", "want smtp://user:pass@host:port or smtps://…")
+		}
+		if c.SMTP.From == "" {
+			return bad("smtp.from", "required when smtp.url is set")
+		}
+	}
+	if c.SMTP.From != "" {
+		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+			return bad("smtp.from", fmt.Sprintf("not an email address: %v", err))
+		}
+	}
+	switch c.SMTP.StartTLS {
+	case "mandatory", "opportunistic", "none":
+	default:
+		return bad("smtp.starttls", fmt.Sprintf("want mandatory, opportunistic or none, got %q", c.SMTP.StartTLS))
+	}
+	if c.SMTP.PoolSize < 1 || c.SMTP.PoolSize > 100 {
+		return bad("smtp.pool_size", "must be between 1 and 100")
+	}
+	for i, k := range c.APIKeys {
+		if len(k) < 16 {
+			return bad("api_keys", fmt.Sprintf("key %d is shorter than 16 characters", i+1))
+		}
+	}
+	if c.Worker.Concurrency < 1 {
+		return bad("worker.concurrency", "must be at least 1")
+	}
+	if c.Worker.MaxRetry < 0 {
+		return bad("worker.max_retry", "must not be negative")
+	}
+	if c.Survey.ReplyWindow < Duration(time.Hour) {
+		return bad("survey.reply_window", "must be at least 1h")
+	}
+	if c.Survey.EditWindow < 0 {
+		return bad("survey.edit_window", "must not be negative")
+	}
+	if c.ShutdownTimeout < 0 {
+		return bad("shutdown_timeout", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "want debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "want text or json")
+	}
+	return nil
+}
+
+// envOf finds the environment variable of a YAML key path.
+func envOf(key string) string {
+	var find func(t reflect.Type, prefix string) string
+	find = func(t reflect.Type, prefix string) string {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			k := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			if k == key {
+				return f.Tag.Get("env")
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+				if e := find(f.Type, k); e != "" {
+					return e
+				}
+			}
+		}
+		return ""
+	}
+	return find(reflect.TypeOf(Config{}), "")
+}
+
+// EmbeddedRedis reports whether the in-process Redis is used.
+func (c *Config) EmbeddedRedis() bool { return c.Redis.URL == "" }

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/npsgate/npsgate/survey"
+)
+
+// Sentinel errors of the store; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a unique key is already taken (a survey
+	// key on create, an idempotency key with a different request).
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable wraps connection failures so the API can answer 503.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Survey is a survey definition.
+type Survey struct {
+	Key         string
+	Kind        survey.Kind
+	ProductName string
+	// Texts are the survey's own question and follow-ups per locale; gaps
+	// are filled from survey's built-in defaults when shown.
+	Texts map[string]survey.Text
+	// Channels is the order in which channels are tried when a trigger
+	// names none.
+	Channels []string
+	// Templates overrides the built-in templates: channel → locale → part
+	// ("subject", "text", "html") → template source.
+	Templates map[string]map[string]map[string]string
+	// ReplyWindow is how long a reply token stays valid after sending.
+	ReplyWindow time.Duration
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Contact is a person who may be surveyed, keyed by the caller's own id.
+type Contact struct {
+	ExternalID string
+	Name       string
+	Email      string
+	Phone      string
+	Locale     string
+	TimeZone   string
+	Account    string
+	Role       string
+	Tags       []string
+	Attributes map[string]string
+	// OptedOutAt is set when the contact opted out of every survey.
+	OptedOutAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// DeliveryStatus is a state of the Delivery state machine:
+// queued → sending → sent → delivered → responded, or suppressed, deferred,
+// failed.
+type DeliveryStatus string
+
+const (
+	StatusQueued     DeliveryStatus = "queued"
+	StatusSending    DeliveryStatus = "sending"
+	StatusSent       DeliveryStatus = "sent"
+	StatusDelivered  DeliveryStatus = "delivered"
+	StatusResponded  DeliveryStatus = "responded"
+	StatusSuppressed DeliveryStatus = "suppressed"
+	StatusDeferred   DeliveryStatus = "deferred"
+	StatusFailed     DeliveryStatus = "failed"
+)
+
+// Delivery is one survey to one contact on one channel: the unit of work.
+type Delivery struct {
+	ID        string
+	SurveyKey string
+	ContactID string
+	Channel   string
+	// Address is where it goes on Channel, fixed when the delivery is made.
+	Address string
+	Locale  string
+	// Token is the unguessable reply token in every link of the message.
+	Token  string
+	Status DeliveryStatus
+	// Reason says why a delivery is suppressed, deferred or failed, in the
+	// provider's words where there are some.
+	Reason            string
+	ProviderMessageID string
+	// IdempotencyKey, when set, is unique: a second trigger with it returns
+	// this delivery. RequestHash tells a replay from a different request.
+	IdempotencyKey string
+	RequestHash    string
+	Source         string // "trigger", "campaign"
+	Metadata       map[string]string
+	SendAt         time.Time
+	Attempts       int
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SentAt         *time.Time
+	DeliveredAt    *time.Time
+	RespondedAt    *time.Time
+}
+
+// DeliveryEvent is one status change, kept for audit and the API.
+type DeliveryEvent struct {
+	DeliveryID string
+	Status     DeliveryStatus
+	Reason     string
+	At         time.Time
+}
+
+// Response is a contact's answer to a delivery; one per delivery, updated
+// when they answer again.
+type Response struct {
+	ID         string
+	DeliveryID string
+	SurveyKey  string
+	ContactID  string
+	Channel    string
+	Locale     string
+	Score      int
+	Category   survey.Category
+	Comment    string
+	// MayContact is the detractor's answer to "may we contact you"; nil when
+	// not asked or not answered.
+	MayContact *bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// OutboxMessage is a rendered message the outbox channel kept instead of
+// sending.
+type OutboxMessage struct {
+	ID         int64
+	DeliveryID string
+	Channel    string
+	To         string
+	Subject    string
+	Text       string
+	HTML       string
+	ReplyURL   string
+	CreatedAt  time.Time
+}
+
+// Suppression keeps an address from ever being surveyed on a channel.
+type Suppression struct {
+	Channel   string
+	Address   string
+	Reason    string // "unsubscribe", "stop", "bounce", "manual"
+	ContactID string
+	CreatedAt time.Time
+}
