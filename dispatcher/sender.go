@@ -1,0 +1,229 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/survey"
+	"github.com/npsgate/npsgate/templates"
+)
+
+// Sender is the send pipeline: it re-reads the delivery, gates it, renders
+// it, hands it to its channel and records what happened.
+type Sender struct {
+	Store     *store.Store
+	Channels  *channels.Registry
+	Templates *templates.Set
+	Links     Links
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// sendable are the statuses a send may start from. sending is among them
+// because a worker that died between marking a delivery sending and
+// recording the outcome leaves it there; asynq hands the task to another
+// worker after the lease expires, and sending again is the documented
+// duplicate window.
+var sendable = []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSending}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Send runs the pipeline for one delivery.
+func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
+	log := s.Logger.With("delivery_id", args.ID)
+	d, err := s.Store.GetDelivery(ctx, args.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("delivery vanished before it was sent")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load delivery: %w", err)
+	}
+	if !statusIn(d.Status, sendable) {
+		// Already sent, answered, suppressed or failed: a replayed task.
+		log.Debug("delivery not sendable", "status", d.Status)
+		return nil
+	}
+	if d.Status == store.StatusSending {
+		log.Warn("previous attempt ended without an outcome; sending again (possible duplicate)")
+	}
+
+	if reason, err := s.gate(ctx, d); err != nil {
+		return err
+	} else if reason != "" {
+		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: reason})
+		log.Info("delivery suppressed", "reason", reason)
+		return err
+	}
+
+	msg, err := s.render(ctx, d)
+	if err != nil {
+		// Templates are validated when saved, so a render error here is a
+		// broken survey or contact, which retrying will not mend.
+		s.fail(ctx, log, d, "render: "+err.Error())
+		return fmt.Errorf("render: %w", asynq.SkipRetry)
+	}
+	ch, err := s.Channels.Get(d.Channel)
+	if err != nil {
+		s.fail(ctx, log, d, err.Error())
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+
+	changed, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSending, store.Update{})
+	if err != nil {
+		return fmt.Errorf("mark sending: %w", err)
+	}
+	if !changed {
+		log.Debug("another worker took the delivery")
+		return nil
+	}
+
+	res, sendErr := ch.Send(ctx, msg)
+	if sendErr == nil {
+		if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSent,
+			store.Update{ProviderMessageID: res.ProviderID}); err != nil {
+			// The message is out; failing here would send it again.
+			log.Error("sent, but recording it failed", "err", err)
+		}
+		log.Info("delivery sent", "channel", d.Channel, "provider_id", res.ProviderID)
+		return nil
+	}
+	return s.handleSendError(ctx, log, d, sendErr)
+}
+
+func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error) error {
+	var pe *channels.Error
+	words := sendErr.Error()
+	if errors.As(sendErr, &pe) && pe.Message != "" {
+		words = pe.Message
+		if pe.Code != "" {
+			words = pe.Code + " " + pe.Message
+		}
+	}
+	switch channels.KindOf(sendErr) {
+	case channels.Permanent:
+		s.fail(ctx, log, d, words)
+		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+	case channels.OptedOut:
+		if err := s.Store.OptOutContact(ctx, d.ContactID, "provider: "+words, s.now()); err != nil {
+			log.Error("opt-out from provider not recorded", "err", err)
+		}
+		if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSuppressed,
+			store.Update{Reason: "opted_out: " + words}); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	rateLimited := channels.KindOf(sendErr) == channels.RateLimited
+	if retried >= maxRetry && !rateLimited {
+		s.fail(ctx, log, d, fmt.Sprintf("gave up after %d attempts: %s", retried+1, words))
+		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+	}
+	if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusQueued,
+		store.Update{Reason: words}); err != nil {
+		log.Error("could not put delivery back in the queue", "err", err)
+	}
+	log.Warn("send failed, will retry", "attempt", retried+1, "err", sendErr)
+	if rateLimited {
+		return fmt.Errorf("%w: %w", ErrRateLimited, sendErr)
+	}
+	return sendErr
+}
+
+func (s *Sender) fail(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) {
+	if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusFailed, store.Update{Reason: reason}); err != nil {
+		log.Error("could not record failure", "err", err, "reason", reason)
+		return
+	}
+	log.Warn("delivery failed", "reason", reason)
+}
+
+// gate returns why a delivery must not be sent, or "" to go on. Opt-outs are
+// read from the store at send time, so an opt-out recorded a second ago
+// stops a message queued days before.
+func (s *Sender) gate(ctx context.Context, d *store.Delivery) (string, error) {
+	c, err := s.Store.GetContact(ctx, d.ContactID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "contact_deleted", nil
+	case err != nil:
+		return "", fmt.Errorf("load contact: %w", err)
+	case c.OptedOutAt != nil:
+		return "opted_out", nil
+	}
+	if d.Address == "" {
+		return "no_address", nil
+	}
+	why, suppressed, err := s.Store.Suppressed(ctx, d.Channel, d.Address)
+	if err != nil {
+		return "", fmt.Errorf("check suppressions: %w", err)
+	}
+	if suppressed {
+		return "suppressed: " + why, nil
+	}
+	return "", nil
+}
+
+func (s *Sender) render(ctx context.Context, d *store.Delivery) (*channels.Message, error) {
+	sv, err := s.Store.GetSurvey(ctx, d.SurveyKey)
+	if err != nil {
+		return nil, fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
+	}
+	data := MessageData(sv, d, s.Links)
+	m, err := s.Templates.Render(d.Channel, d.Locale, templates.Overrides(sv.Templates), data)
+	if err != nil {
+		return nil, err
+	}
+	return &channels.Message{
+		DeliveryID:        d.ID,
+		To:                d.Address,
+		Locale:            d.Locale,
+		Subject:           m.Subject,
+		Text:              m.Text,
+		HTML:              m.HTML,
+		ReplyURL:          data.ReplyURL,
+		UnsubscribeURL:    data.UnsubscribeURL,
+		UnsubscribeMailto: s.Links.UnsubscribeMailtoURL(d.Token),
+	}, nil
+}
+
+// MessageData is what templates see for a delivery; previews use it too.
+func MessageData(sv *store.Survey, d *store.Delivery, l Links) templates.Data {
+	text, _ := survey.TextFor(sv.Kind, sv.Texts, d.Locale)
+	text = text.WithProduct(sv.ProductName)
+	data := templates.Data{
+		Kind:           string(sv.Kind),
+		ProductName:    sv.ProductName,
+		Question:       text.Question,
+		ReplyURL:       l.Reply(d.Token),
+		UnsubscribeURL: l.Unsubscribe(d.Token),
+	}
+	for _, n := range sv.Kind.Scores() {
+		data.Scores = append(data.Scores, templates.Score{Value: n, URL: l.Score(d.Token, n)})
+	}
+	return data
+}
+
+func statusIn(s store.DeliveryStatus, set []store.DeliveryStatus) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/npsgate/npsgate/channels"
+)
+
+// WorkerConfig configures a worker process.
+type WorkerConfig struct {
+	// Concurrency is how many tasks run at once. Default 20.
+	Concurrency int
+	// ShutdownTimeout is how long running tasks may take to finish when
+	// the worker stops; after it they are handed back to the queue.
+	// Default 30s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Worker runs the task handlers on asynq.
+type Worker struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+	log *slog.Logger
+}
+
+// NewWorker builds a worker for the sender's pipeline. Nothing runs until
+// Start.
+func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 20
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("component", "worker")
+	srv := asynq.NewServer(r, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          map[string]int{QueueDeliveries: 10},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		RetryDelayFunc:  retryDelay,
+		// Waiting for a provider's rate limit is not a failure: it must not
+		// use up the retries a real fault needs.
+		IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },
+		Logger:    asynqLogger{log},
+		LogLevel:  asynq.WarnLevel,
+	})
+	mux := asynq.NewServeMux()
+	register(mux, sender.Send)
+	return &Worker{srv: srv, mux: mux, log: log}
+}
+
+// Start begins processing; it returns once the worker is running.
+func (w *Worker) Start() error {
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops taking tasks, waits up to the shutdown timeout for running
+// ones, and hands the rest back to Redis for another worker.
+func (w *Worker) Shutdown() {
+	w.srv.Stop()
+	w.srv.Shutdown()
+}
+
+// retryDelay backs off exponentially with jitter (about 10s, 20s, 40s …,
+// capped at 1h), or waits what a rate-limited provider asked for.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var pe *channels.Error
+	if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
+		return pe.RetryAfter
+	}
+	d := 10 * time.Second * time.Duration(math.Pow(2, float64(min(n, 12))))
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// asynqLogger sends asynq's own logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+
+// Ping checks that Redis answers, for readiness.
+func Ping(ctx context.Context, r asynq.RedisConnOpt) error {
+	i := asynq.NewInspector(r)
+	defer i.Close()
+	_, err := i.Queues()
+	return err
+}

@@ -1,0 +1,301 @@
+// Package gateway assembles npsgate from a Config: store, Redis, channels,
+// templates, the dispatcher and the HTTP API, in the roles a process plays
+// (api, worker, or both). cmd/npsgate and the end-to-end tests use it.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/channels/email"
+	"github.com/npsgate/npsgate/channels/outbox"
+	"github.com/npsgate/npsgate/config"
+	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/httpapi"
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/templates"
+)
+
+// Role is what a process does.
+type Role int
+
+const (
+	// RoleAPI serves HTTP.
+	RoleAPI Role = 1 << iota
+	// RoleWorker runs the dispatcher's tasks.
+	RoleWorker
+	// RoleAll is `npsgate serve`: everything in one process.
+	RoleAll = RoleAPI | RoleWorker
+)
+
+// Gateway is a running set of parts. Build it with New, run it with Run.
+type Gateway struct {
+	cfg   *config.Config
+	role  Role
+	log   *slog.Logger
+	mini  *miniredis.Miniredis
+	redis asynq.RedisConnOpt
+	rdb   *redis.Client
+
+	Store     *store.Store
+	Channels  *channels.Registry
+	Templates *templates.Set
+	Client    *dispatcher.Client
+	Links     dispatcher.Links
+
+	worker   *dispatcher.Worker
+	handler  http.Handler
+	listener net.Listener
+	// APIKeys are the keys the API accepts (configured or generated).
+	APIKeys []string
+}
+
+// New builds every part the role needs and opens its connections; nothing
+// serves until Run. On error, whatever was opened is closed.
+func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (g *Gateway, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	g = &Gateway{cfg: cfg, role: role, log: log}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+
+	if cfg.EmbeddedRedis() && role != RoleAll {
+		return nil, &config.Error{Key: "redis.url", Env: "NPSGATE_REDIS_URL",
+			Msg: "required for separate api and worker processes (the in-process Redis exists only in `npsgate serve`)"}
+	}
+	redisURL := cfg.Redis.URL
+	if cfg.EmbeddedRedis() {
+		g.mini = miniredis.NewMiniRedis()
+		if err := g.mini.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		redisURL = "redis://" + g.mini.Addr() + "/0"
+		log.Warn("using the in-process Redis: queued and scheduled work does not survive a restart; set redis.url (NPSGATE_REDIS_URL) in production")
+	}
+	if g.redis, err = asynq.ParseRedisURI(redisURL); err != nil {
+		return nil, &config.Error{Key: "redis.url", Env: "NPSGATE_REDIS_URL", Msg: err.Error()}
+	}
+	ropt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, &config.Error{Key: "redis.url", Env: "NPSGATE_REDIS_URL", Msg: err.Error()}
+	}
+	g.rdb = redis.NewClient(ropt)
+
+	if strings.HasPrefix(cfg.Database.URL, "sqlite://") {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	if g.Store, err = store.Open(ctx, cfg.Database.URL, log); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// The embedded database migrates itself so that `serve` needs nothing
+	// else; a shared PostgreSQL is migrated by `npsgate migrate` (or by
+	// serve, which takes an advisory lock).
+	if strings.HasPrefix(cfg.Database.URL, "sqlite://") || role == RoleAll {
+		if err := g.Store.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if g.Templates, err = templates.New(); err != nil {
+		return nil, err
+	}
+	if g.Channels, err = buildChannels(cfg, g.Store, log); err != nil {
+		return nil, err
+	}
+	g.Links = dispatcher.Links{Base: cfg.PublicURL, UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto}
+	g.Client = dispatcher.NewClient(g.redis, cfg.Worker.MaxRetry)
+
+	if role&RoleWorker != 0 {
+		g.worker = dispatcher.NewWorker(g.redis, dispatcher.WorkerConfig{
+			Concurrency:     cfg.Worker.Concurrency,
+			ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+			Logger:          log,
+		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Logger: log})
+	}
+	if role&RoleAPI != 0 {
+		if g.APIKeys, err = apiKeys(cfg, log); err != nil {
+			return nil, err
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		g.handler, err = httpapi.New(httpapi.Config{
+			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
+			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
+			Ready:    func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
+			Registry: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func buildChannels(cfg *config.Config, st *store.Store, log *slog.Logger) (*channels.Registry, error) {
+	reg := channels.NewRegistry()
+	var emailCh channels.Channel
+	if cfg.SMTP.URL != "" {
+		ch, err := email.New(email.Config{
+			URL: cfg.SMTP.URL, From: cfg.SMTP.From, StartTLS: cfg.SMTP.StartTLS,
+			PoolSize: cfg.SMTP.PoolSize, Logger: log,
+		})
+		if err != nil {
+			return nil, &config.Error{Key: "smtp", Msg: err.Error()}
+		}
+		emailCh = ch
+	} else {
+		log.Info("no SMTP configured: email is kept in the outbox (GET /v1/outbox) instead of being sent")
+		emailCh = outbox.New("email", st)
+	}
+	// SMS goes to the outbox until a provider is configured.
+	for _, ch := range []channels.Channel{emailCh, outbox.New("sms", st)} {
+		if err := reg.Register(ch); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// apiKeys returns the configured keys or, with none, the key kept in
+// <data_dir>/api-key, generating it on first start. The key itself is never
+// logged; the log says where to read it.
+func apiKeys(cfg *config.Config, log *slog.Logger) ([]string, error) {
+	if len(cfg.APIKeys) > 0 {
+		return cfg.APIKeys, nil
+	}
+	path := filepath.Join(cfg.DataDir, "api-key")
+	if b, err := os.ReadFile(path); err == nil {
+		if k := strings.TrimSpace(string(b)); len(k) >= 16 {
+			log.Info("no api_keys configured: using the local key", "file", path)
+			return []string{k}, nil
+		}
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	key := "npsk_" + base64.RawURLEncoding.EncodeToString(b)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write api key: %w", err)
+	}
+	log.Warn("no api_keys configured: generated a local API key; set api_keys (NPSGATE_API_KEYS) in production", "file", path)
+	return []string{key}, nil
+}
+
+// Handler is the HTTP handler (nil for a worker-only gateway).
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Listen binds the HTTP address; Run serves on it. Separate so tests can
+// bind :0 and learn the port before serving.
+func (g *Gateway) Listen() (net.Addr, error) {
+	if g.role&RoleAPI == 0 {
+		return nil, errors.New("not an api gateway")
+	}
+	l, err := net.Listen("tcp", g.cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", g.cfg.HTTP.Addr, err)
+	}
+	g.listener = l
+	return l.Addr(), nil
+}
+
+// Run serves until ctx is cancelled, then shuts down in two stages: the
+// HTTP server stops taking requests and finishes those in flight, then the
+// worker stops taking tasks and lets running ones finish within the
+// shutdown timeout. It returns nil after a clean shutdown.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.close()
+	var srv *http.Server
+	errc := make(chan error, 1)
+	if g.role&RoleAPI != 0 {
+		if g.listener == nil {
+			if _, err := g.Listen(); err != nil {
+				return err
+			}
+		}
+		srv = &http.Server{
+			Handler:           g.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      5 * time.Minute, // CSV exports stream for a while
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := srv.Serve(g.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		g.log.Info("http listening", "addr", g.listener.Addr().String(), "public_url", g.cfg.PublicURL)
+	}
+	if g.worker != nil {
+		if err := g.worker.Start(); err != nil {
+			return err
+		}
+		g.log.Info("worker started", "concurrency", g.cfg.Worker.Concurrency)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	g.log.Info("shutting down")
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := srv.Shutdown(sctx); err != nil {
+			g.log.Warn("http shutdown", "err", err)
+			_ = srv.Close()
+		}
+		cancel()
+	}
+	if g.worker != nil {
+		g.worker.Shutdown()
+	}
+	g.log.Info("stopped")
+	return runErr
+}
+
+func (g *Gateway) close() {
+	if g.Client != nil {
+		_ = g.Client.Close()
+	}
+	if g.Channels != nil {
+		_ = g.Channels.Close()
+	}
+	if g.rdb != nil {
+		_ = g.rdb.Close()
+	}
+	if g.Store != nil {
+		_ = g.Store.Close()
+	}
+	if g.mini != nil {
+		g.mini.Close()
+	}
+}

@@ -1,0 +1,334 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/channels/outbox"
+	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/httpapi"
+	"github.com/npsgate/npsgate/internal/testenv"
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/templates"
+)
+
+const apiKey = "test-key-0123456789abcdef"
+
+type harness struct {
+	t     *testing.T
+	srv   *httptest.Server
+	store *store.Store
+	now   time.Time
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st := testenv.Store(t)
+	ropt, err := asynq.ParseRedisURI(testenv.RedisURL(t, testenv.RedisDBHTTPAPI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dispatcher.NewClient(ropt, 3)
+	t.Cleanup(func() { client.Close() })
+	reg := channels.NewRegistry()
+	for _, name := range []string{"email", "sms"} {
+		if err := reg.Register(outbox.New(name, st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tpl, err := templates.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: st, now: time.Now()}
+	handler, err := httpapi.New(httpapi.Config{
+		Store: st, Dispatcher: client, Channels: reg, Templates: tpl,
+		Links:   dispatcher.Links{Base: "http://gateway.test"},
+		APIKeys: []string{apiKey, "second-key-0123456789"},
+		Now:     func() time.Time { return h.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(handler)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (a answer) errField() string {
+	e, _ := a.body["error"].(map[string]any)
+	s, _ := e["field"].(string)
+	return s
+}
+
+func (a answer) errCode() string {
+	e, _ := a.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func (h *harness) do(method, path string, body any, header ...string) answer {
+	h.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		r = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, h.srv.URL+path, r)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func (h *harness) form(path string, v url.Values) answer {
+	h.t.Helper()
+	resp, err := http.PostForm(h.srv.URL+path, v)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+}
+
+func (h *harness) createSurvey() {
+	h.t.Helper()
+	a := h.do("POST", "/v1/surveys", map[string]any{"key": "onboarding", "kind": "nps", "product_name": "Acme Cloud", "channels": []string{"email", "sms"}})
+	if a.status != http.StatusCreated {
+		h.t.Fatalf("create survey: %d %s", a.status, a.raw)
+	}
+}
+
+func trigger(extra map[string]any) map[string]any {
+	t := map[string]any{
+		"survey":  "onboarding",
+		"contact": map[string]any{"external_id": "admin-42", "email": "ada@example.com", "locale": "en", "account": "42", "role": "admin"},
+		"delay":   "48h",
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = v
+		}
+	}
+	return t
+}
+
+func TestBadInput(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	big := `{"survey":"onboarding","metadata":{"x":"` + strings.Repeat("a", 1<<20) + `"}}`
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		body      any
+		header    []string
+		status    int
+		code      string
+		field     string
+		noContact bool
+	}{
+		{name: "malformed json", method: "POST", path: "/v1/triggers", body: `{"survey": "onboarding",`, status: 400, code: "malformed_json"},
+		{name: "not json", method: "POST", path: "/v1/triggers", body: `survey=onboarding`, status: 400, code: "malformed_json"},
+		{name: "empty body", method: "POST", path: "/v1/triggers", body: ``, status: 400, code: "malformed_json"},
+		{name: "unknown field", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"dely": "1h"}), status: 400, code: "unknown_field", field: "dely", noContact: true},
+		{name: "wrong type", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"delay": 48}), status: 400, field: "delay", noContact: true},
+		{name: "unknown survey", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"survey": "nope"}), status: 400, field: "survey", noContact: true},
+		{name: "missing survey", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"survey": nil}), status: 400, field: "survey", noContact: true},
+		{name: "invalid email", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "c1", "email": "ada@"}}), status: 400, field: "contact.email"},
+		{name: "invalid phone", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "c1", "phone": "call me"}}), status: 400, field: "contact.phone"},
+		{name: "invalid time zone", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "c1", "email": "a@example.com", "time_zone": "Mars/Base"}}), status: 400, field: "contact.time_zone"},
+		{name: "negative delay", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"delay": "-5m"}), status: 400, field: "delay", noContact: true},
+		{name: "garbage delay", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"delay": "soon"}), status: 400, field: "delay", noContact: true},
+		{name: "delay and send_at", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"send_at": "2030-01-01T00:00:00Z"}), status: 400, field: "send_at", noContact: true},
+		{name: "unknown channel", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"channel": "pigeon"}), status: 400, field: "channel", noContact: true},
+		{name: "no address for channel", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"channel": "sms"}), status: 400, field: "contact.phone", noContact: true},
+		{name: "unknown contact by id", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "ghost"}}), status: 400, field: "contact.external_id"},
+		{name: "body over 1 MiB", method: "POST", path: "/v1/triggers", body: big, status: 413, code: "body_too_large", noContact: true},
+		{name: "missing api key", method: "POST", path: "/v1/triggers", body: trigger(nil), header: []string{"Authorization", ""}, status: 401, code: "unauthorized", noContact: true},
+		{name: "wrong api key", method: "POST", path: "/v1/triggers", body: trigger(nil), header: []string{"Authorization", "Bearer test-key-0123456789abcdeX"}, status: 401, code: "unauthorized", noContact: true},
+		{name: "basic auth is not a key", method: "GET", path: "/v1/surveys", header: []string{"Authorization", "Basic dGVzdDp0ZXN0"}, status: 401},
+		{name: "bad survey key", method: "POST", path: "/v1/surveys", body: map[string]any{"key": "Bad Key", "product_name": "x"}, status: 400, field: "key"},
+		{name: "bad kind", method: "POST", path: "/v1/surveys", body: map[string]any{"key": "k2", "kind": "stars", "product_name": "x"}, status: 400, field: "kind"},
+		{name: "survey without product", method: "POST", path: "/v1/surveys", body: map[string]any{"key": "k3"}, status: 400, field: "product_name"},
+		{name: "survey exists", method: "POST", path: "/v1/surveys", body: map[string]any{"key": "onboarding", "product_name": "x"}, status: 409, field: "key"},
+		{name: "broken template", method: "POST", path: "/v1/surveys", body: map[string]any{"key": "k4", "product_name": "x", "templates": map[string]any{"email": map[string]any{"en": map[string]any{"html": "<p>\n{{.Question}}\n{{.Nope}}</p>"}}}}, status: 400, field: "templates.email.en.html"},
+		{name: "results without survey", method: "GET", path: "/v1/results", status: 400, field: "survey"},
+		{name: "results bad date", method: "GET", path: "/v1/results?survey=onboarding&from=yesterday", status: 400, field: "from"},
+		{name: "responses bad category", method: "GET", path: "/v1/responses?category=fans", status: 400, field: "category"},
+		{name: "unknown delivery", method: "GET", path: "/v1/deliveries/nope", status: 404, code: "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := h.do(tt.method, tt.path, tt.body, tt.header...)
+			if a.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.raw)
+			}
+			if e, ok := a.body["error"].(map[string]any); !ok || e["message"] == "" {
+				t.Fatalf("no JSON error body: %s", a.raw)
+			}
+			if tt.code != "" && a.errCode() != tt.code {
+				t.Errorf("code %q, want %q", a.errCode(), tt.code)
+			}
+			if tt.field != "" && a.errField() != tt.field {
+				t.Errorf("field %q, want %q (%s)", a.errField(), tt.field, a.raw)
+			}
+			if tt.noContact {
+				if _, err := h.store.GetContact(context.Background(), "admin-42"); err == nil {
+					t.Fatal("a refused request saved its contact")
+				}
+			}
+		})
+	}
+	if _, err := h.store.GetContact(context.Background(), "c1"); err == nil {
+		t.Fatal("a refused request saved its contact")
+	}
+	if _, err := h.store.GetSurvey(context.Background(), "k4"); err == nil {
+		t.Fatal("a survey with a broken template was saved")
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	body := trigger(map[string]any{"idempotency_key": "impl-done-42"})
+	first := h.do("POST", "/v1/triggers", body)
+	if first.status != http.StatusAccepted || first.body["replayed"] != false {
+		t.Fatalf("first: %d %s", first.status, first.raw)
+	}
+	again := h.do("POST", "/v1/triggers", body)
+	if again.status != http.StatusAccepted || again.body["delivery_id"] != first.body["delivery_id"] || again.body["replayed"] != true {
+		t.Fatalf("replay must return the same delivery: %s vs %s", again.raw, first.raw)
+	}
+	// The key in a header works the same.
+	hdr := h.do("POST", "/v1/triggers", trigger(nil), "Idempotency-Key", "impl-done-42")
+	if hdr.status != http.StatusAccepted || hdr.body["delivery_id"] != first.body["delivery_id"] {
+		t.Fatalf("header key: %d %s", hdr.status, hdr.raw)
+	}
+	changed := h.do("POST", "/v1/triggers", trigger(map[string]any{"idempotency_key": "impl-done-42", "delay": "1h"}))
+	if changed.status != http.StatusConflict || changed.errField() != "idempotency_key" {
+		t.Fatalf("different body, same key: %d %s", changed.status, changed.raw)
+	}
+	// A conflicting request must not have changed the contact either.
+	conflicting := trigger(map[string]any{"idempotency_key": "impl-done-42", "contact": map[string]any{"external_id": "admin-42", "email": "other@example.com"}})
+	if a := h.do("POST", "/v1/triggers", conflicting); a.status != http.StatusConflict {
+		t.Fatalf("conflict: %d %s", a.status, a.raw)
+	}
+	c, err := h.store.GetContact(context.Background(), "admin-42")
+	if err != nil || c.Email != "ada@example.com" {
+		t.Fatalf("contact changed by a refused request: %+v %v", c, err)
+	}
+	d := h.do("GET", "/v1/deliveries/"+first.body["delivery_id"].(string), nil)
+	if d.status != 200 || d.body["status"] != "queued" || d.body["channel"] != "email" {
+		t.Fatalf("delivery: %s", d.raw)
+	}
+}
+
+func TestContacts(t *testing.T) {
+	h := newHarness(t)
+	a := h.do("PUT", "/v1/contacts/u-1", map[string]any{"email": "u1@example.com", "phone": "+1 (415) 555-0100", "locale": "zh-cn", "time_zone": "Asia/Shanghai", "tags": []string{"beta"}, "attributes": map[string]string{"tier": "KA"}})
+	if a.status != http.StatusCreated || a.body["phone"] != "+14155550100" || a.body["locale"] != "zh-CN" {
+		t.Fatalf("put: %d %s", a.status, a.raw)
+	}
+	if a := h.do("PUT", "/v1/contacts/u-1", map[string]any{"email": "u1@example.com"}); a.status != http.StatusOK {
+		t.Fatalf("update: %d %s", a.status, a.raw)
+	}
+	if a := h.do("PUT", "/v1/contacts/u-1", map[string]any{"external_id": "u-2"}); a.status != 400 || a.errField() != "external_id" {
+		t.Fatalf("mismatched id: %d %s", a.status, a.raw)
+	}
+	if a := h.do("GET", "/v1/contacts/u-1", nil); a.status != 200 || a.body["email"] != "u1@example.com" {
+		t.Fatalf("get: %s", a.raw)
+	}
+	if a := h.do("GET", "/v1/contacts/nobody", nil); a.status != 404 {
+		t.Fatalf("unknown: %d", a.status)
+	}
+}
+
+func TestReplyPageBadScoreWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	tr := h.do("POST", "/v1/triggers", trigger(map[string]any{"delay": nil}))
+	id := tr.body["delivery_id"].(string)
+	d, err := h.store.GetDelivery(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, score := range []string{"11", "-1", "", "seven", "9.5"} {
+		a := h.form("/r/"+d.Token, url.Values{"score": {score}, "comment": {"hi"}})
+		if a.status != http.StatusBadRequest {
+			t.Fatalf("score %q: %d", score, a.status)
+		}
+	}
+	if _, err := h.store.GetResponseByDelivery(context.Background(), id); err == nil {
+		t.Fatal("an invalid score was recorded")
+	}
+	// A GET never records, even with a score.
+	resp, err := http.Get(h.srv.URL + "/r/" + d.Token + "?score=9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `value="9" data-cat="promoter" checked`) {
+		t.Fatalf("GET with score: %d\n%s", resp.StatusCode, page)
+	}
+	if _, err := h.store.GetResponseByDelivery(context.Background(), id); err == nil {
+		t.Fatal("a GET recorded an answer")
+	}
+}
+
+func TestReplyPageUnknownToken(t *testing.T) {
+	h := newHarness(t)
+	for _, tok := range []string{"nope", "AAAAAAAAAAAAAAAAAAAAAA", "../../etc/passwd"} {
+		resp, err := http.Get(h.srv.URL + "/r/" + url.PathEscape(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.Contains(string(body), "<html") {
+			t.Fatalf("%q: %d %s", tok, resp.StatusCode, body)
+		}
+	}
+}

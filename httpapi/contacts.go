@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/text/language"
+
+	"github.com/npsgate/npsgate/store"
+)
+
+type contactJSON struct {
+	ExternalID string            `json:"external_id"`
+	Name       string            `json:"name,omitempty"`
+	Email      string            `json:"email,omitempty"`
+	Phone      string            `json:"phone,omitempty"`
+	Locale     string            `json:"locale,omitempty"`
+	TimeZone   string            `json:"time_zone,omitempty"`
+	Account    string            `json:"account,omitempty"`
+	Role       string            `json:"role,omitempty"`
+	Tags       []string          `json:"tags,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	OptedOutAt *time.Time        `json:"opted_out_at,omitempty"`
+	CreatedAt  *time.Time        `json:"created_at,omitempty"`
+	UpdatedAt  *time.Time        `json:"updated_at,omitempty"`
+}
+
+// hasFields reports whether a contact in a trigger carries more than its id,
+// i.e. whether the trigger saves the contact or only refers to it.
+func (in contactJSON) hasFields() bool {
+	return in.Name != "" || in.Email != "" || in.Phone != "" || in.Locale != "" || in.TimeZone != "" ||
+		in.Account != "" || in.Role != "" || len(in.Tags) > 0 || len(in.Attributes) > 0
+}
+
+var externalIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$`)
+
+// contactFromJSON validates a contact; prefix names the JSON path of the
+// contact in the request ("contact." inside a trigger) so errors point at
+// the exact field.
+func contactFromJSON(in contactJSON, prefix string) (*store.Contact, error) {
+	if !externalIDRE.MatchString(in.ExternalID) {
+		return nil, badField(prefix+"external_id", "external_id must be 1-128 letters, digits or . _ : @ + -")
+	}
+	c := &store.Contact{
+		ExternalID: in.ExternalID, Name: in.Name, Account: in.Account, Role: in.Role,
+		Tags: in.Tags, Attributes: in.Attributes, TimeZone: in.TimeZone,
+	}
+	if in.Email != "" {
+		if !validEmail(in.Email) {
+			return nil, badField(prefix+"email", "%q is not a valid email address", in.Email)
+		}
+		c.Email = in.Email
+	}
+	if in.Phone != "" {
+		p, ok := normalizePhone(in.Phone)
+		if !ok {
+			return nil, badField(prefix+"phone", "%q is not a phone number in international form (like +14155550100)", in.Phone)
+		}
+		c.Phone = p
+	}
+	if in.Locale != "" {
+		tag, err := language.Parse(in.Locale)
+		if err != nil {
+			return nil, badField(prefix+"locale", "%q is not a BCP 47 locale (like en, zh-CN)", in.Locale)
+		}
+		c.Locale = tag.String()
+	}
+	if in.TimeZone != "" {
+		if _, err := time.LoadLocation(in.TimeZone); err != nil || in.TimeZone == "Local" {
+			return nil, badField(prefix+"time_zone", "%q is not an IANA time zone (like Europe/Berlin)", in.TimeZone)
+		}
+	}
+	return c, nil
+}
+
+func contactToJSON(c *store.Contact) contactJSON {
+	return contactJSON{
+		ExternalID: c.ExternalID, Name: c.Name, Email: c.Email, Phone: c.Phone, Locale: c.Locale,
+		TimeZone: c.TimeZone, Account: c.Account, Role: c.Role, Tags: c.Tags, Attributes: c.Attributes,
+		OptedOutAt: c.OptedOutAt, CreatedAt: &c.CreatedAt, UpdatedAt: &c.UpdatedAt,
+	}
+}
+
+func (a *API) putContact(c *gin.Context) {
+	var in contactJSON
+	if err := decode(c, &in); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if in.ExternalID == "" {
+		in.ExternalID = c.Param("id")
+	}
+	if in.ExternalID != c.Param("id") {
+		a.fail(c, badField("external_id", "external_id %q in the body does not match %q in the path", in.ExternalID, c.Param("id")))
+		return
+	}
+	if in.OptedOutAt != nil {
+		a.fail(c, badField("opted_out_at", "opted_out_at is set by an opt-out, not by PUT"))
+		return
+	}
+	ct, err := contactFromJSON(in, "")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	created, err := a.cfg.Store.UpsertContact(c, ct)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ct, err = a.cfg.Store.GetContact(c, ct.ExternalID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, contactToJSON(ct))
+}
+
+func (a *API) getContact(c *gin.Context) {
+	ct, err := a.cfg.Store.GetContact(c, c.Param("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = notFound("contact")
+		}
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, contactToJSON(ct))
+}

@@ -1,0 +1,202 @@
+// Package httpapi is the HTTP face of npsgate: the /v1 management API behind
+// API keys, the public reply and unsubscribe pages, and health and metrics.
+// One file per resource.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/templates"
+)
+
+// Config is what the API needs. Zero durations get the documented defaults.
+type Config struct {
+	Store      *store.Store
+	Dispatcher *dispatcher.Client
+	Channels   *channels.Registry
+	Templates  *templates.Set
+	Links      dispatcher.Links
+	// APIKeys are accepted as "Authorization: Bearer <key>".
+	APIKeys []string
+	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	// ReplyWindow is how long a reply link stays valid after sending,
+	// unless the survey sets its own. Default 30 days.
+	ReplyWindow time.Duration
+	// EditWindow is how long after answering a contact may change the
+	// answer. Default 7 days.
+	EditWindow time.Duration
+	// Ready reports whether the backing services answer; /readyz uses it.
+	Ready func(context.Context) error
+	// Registry receives the HTTP metrics; nil uses a private one.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// API holds the handlers.
+type API struct {
+	cfg     Config
+	log     *slog.Logger
+	keys    [][32]byte
+	pages   *pages
+	metrics *metrics
+}
+
+// New builds the router.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ReplyWindow == 0 {
+		cfg.ReplyWindow = 30 * 24 * time.Hour
+	}
+	if cfg.EditWindow == 0 {
+		cfg.EditWindow = 7 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "http"), pages: pg, metrics: newMetrics(cfg.Registry)}
+	for _, k := range cfg.APIKeys {
+		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+	}
+	return a.routes(), nil
+}
+
+func (a *API) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(a.recover, a.limitBody, a.observe)
+	r.NoRoute(func(c *gin.Context) {
+		// People reach /r/ and /u/ from messages, mangled by mail clients
+		// at times: they get the friendly page, not JSON.
+		if p := c.Request.URL.Path; strings.HasPrefix(p, "/r/") || strings.HasPrefix(p, "/u/") {
+			u, lang := uiFor(c.GetHeader("Accept-Language"))
+			a.pages.render(c, http.StatusNotFound, "message", messageView{Lang: lang, Title: u.NotFoundTitle, Heading: u.NotFoundTitle, Body: u.NotFoundBody})
+			return
+		}
+		a.fail(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
+	})
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.cfg.Registry, promhttp.HandlerOpts{})))
+
+	r.GET("/r/:token", a.replyPage)
+	r.POST("/r/:token", a.replyPost)
+	r.GET("/u/:token", a.unsubscribePage)
+	r.POST("/u/:token", a.unsubscribePost)
+
+	v1 := r.Group("/v1", a.authenticate)
+	v1.POST("/surveys", a.createSurvey)
+	v1.GET("/surveys", a.listSurveys)
+	v1.GET("/surveys/:key", a.getSurvey)
+	v1.PUT("/surveys/:key", a.updateSurvey)
+	v1.PUT("/contacts/:id", a.putContact)
+	v1.GET("/contacts/:id", a.getContact)
+	v1.POST("/triggers", a.createTrigger)
+	v1.GET("/deliveries/:id", a.getDelivery)
+	v1.GET("/outbox", a.listOutbox)
+	v1.GET("/results", a.results)
+	v1.GET("/responses", a.listResponses)
+	v1.GET("/responses.csv", a.responsesCSV)
+	return r
+}
+
+// authenticate accepts a configured key. Keys are compared as SHA-256
+// digests in constant time, so neither their content nor their length leaks
+// through timing.
+func (a *API) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="npsgate"`)
+		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing API key: send Authorization: Bearer <key>"})
+		return
+	}
+	sum := sha256.Sum256([]byte(token))
+	match := 0
+	for _, k := range a.keys {
+		match |= subtle.ConstantTimeCompare(sum[:], k[:])
+	}
+	if match != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="npsgate", error="invalid_token"`)
+		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "invalid API key"})
+		return
+	}
+	c.Next()
+}
+
+func (a *API) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > a.cfg.MaxBodyBytes {
+		a.fail(c, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: "request body is too large"})
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, a.cfg.MaxBodyBytes)
+	c.Next()
+}
+
+func (a *API) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("panic in handler", "path", c.FullPath(), "panic", p)
+			a.fail(c, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
+		}
+	}()
+	c.Next()
+}
+
+func (a *API) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (a *API) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := gin.H{}
+	ok := true
+	if err := a.cfg.Store.Ping(ctx); err != nil {
+		checks["database"] = err.Error()
+		ok = false
+	} else {
+		checks["database"] = "ok"
+	}
+	if a.cfg.Ready != nil {
+		if err := a.cfg.Ready(ctx); err != nil {
+			checks["redis"] = err.Error()
+			ok = false
+		} else {
+			checks["redis"] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"ready": ok, "checks": checks})
+}

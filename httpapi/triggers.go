@@ -1,0 +1,280 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/npsgate/npsgate/store"
+)
+
+type triggerJSON struct {
+	Survey         string            `json:"survey"`
+	Contact        *contactJSON      `json:"contact"`
+	Delay          string            `json:"delay,omitempty"`
+	SendAt         string            `json:"send_at,omitempty"`
+	Channel        string            `json:"channel,omitempty"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+}
+
+type triggerAnswer struct {
+	DeliveryID string    `json:"delivery_id"`
+	Status     string    `json:"status"`
+	Channel    string    `json:"channel"`
+	SendAt     time.Time `json:"send_at"`
+	// Replayed is true when the idempotency key was seen before and this
+	// is the delivery it made then.
+	Replayed bool `json:"replayed"`
+}
+
+const maxDelay = 366 * 24 * time.Hour
+
+// createTrigger is transactional NPS: "survey this contact in two days".
+// The contact upsert and the delivery row are written in one transaction,
+// then the task is enqueued with the delivery ID as its task ID.
+func (a *API) createTrigger(c *gin.Context) {
+	var in triggerJSON
+	if err := decode(c, &in); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if h := c.GetHeader("Idempotency-Key"); h != "" {
+		if in.IdempotencyKey != "" && in.IdempotencyKey != h {
+			a.fail(c, badField("idempotency_key", "the Idempotency-Key header and idempotency_key differ"))
+			return
+		}
+		in.IdempotencyKey = h
+	}
+	if len(in.IdempotencyKey) > 255 {
+		a.fail(c, badField("idempotency_key", "idempotency_key is longer than 255 characters"))
+		return
+	}
+	now := a.cfg.Now().UTC()
+	sendAt, err := triggerSendAt(in, now)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if in.Survey == "" {
+		a.fail(c, badField("survey", "survey is required"))
+		return
+	}
+	if in.Contact == nil {
+		a.fail(c, badField("contact", "contact is required: {\"external_id\": …} of a saved contact, or its fields to save"))
+		return
+	}
+	for k, v := range in.Metadata {
+		if len(k) > 64 || len(v) > 1024 {
+			a.fail(c, badField("metadata."+k, "metadata keys are at most 64 and values at most 1024 bytes"))
+			return
+		}
+	}
+	sv, err := a.cfg.Store.GetSurvey(c, in.Survey)
+	if errors.Is(err, store.ErrNotFound) {
+		a.fail(c, badField("survey", "no survey with key %q", in.Survey))
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if in.Channel != "" {
+		if _, err := a.cfg.Channels.Get(in.Channel); err != nil {
+			a.fail(c, badField("channel", "unknown channel %q (have %v)", in.Channel, a.cfg.Channels.Names()))
+			return
+		}
+	}
+	incoming, err := contactFromJSON(*in.Contact, "contact.")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	inlineFields := in.Contact.hasFields()
+
+	canonical, _ := json.Marshal(in)
+	sum := sha256.Sum256(canonical)
+	d := &store.Delivery{
+		ID:             uuid.Must(uuid.NewV7()).String(),
+		SurveyKey:      sv.Key,
+		ContactID:      incoming.ExternalID,
+		Token:          newToken(),
+		Status:         store.StatusQueued,
+		IdempotencyKey: in.IdempotencyKey,
+		RequestHash:    hex.EncodeToString(sum[:]),
+		Source:         "trigger",
+		Metadata:       in.Metadata,
+		SendAt:         sendAt,
+	}
+	window := a.cfg.ReplyWindow
+	if sv.ReplyWindow > 0 {
+		window = sv.ReplyWindow
+	}
+	d.ExpiresAt = sendAt.Add(window)
+
+	var (
+		got     *store.Delivery
+		created bool
+	)
+	err = a.cfg.Store.InTx(c, func(tx *store.Store) error {
+		ct, err := tx.GetContact(c, incoming.ExternalID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && !inlineFields:
+			return badField("contact.external_id", "no contact %q; send its email or phone to create it", incoming.ExternalID)
+		case errors.Is(err, store.ErrNotFound):
+			ct = incoming
+		case err != nil:
+			return err
+		default:
+			mergeContact(ct, incoming)
+		}
+		if inlineFields {
+			if _, err := tx.UpsertContact(c, ct); err != nil {
+				return err
+			}
+		}
+		ch, addr, err := pickChannel(in.Channel, sv, ct)
+		if err != nil {
+			return err
+		}
+		d.Channel, d.Address = ch, addr
+		d.Locale = ct.Locale
+		if d.Locale == "" {
+			d.Locale = "en"
+		}
+		got, created, err = tx.CreateDelivery(c, d)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) && got != nil {
+		a.fail(c, &apiError{Status: http.StatusConflict, Code: "idempotency_conflict", Field: "idempotency_key",
+			Message: fmt.Sprintf("idempotency key %q was used for a different request (delivery %s)", in.IdempotencyKey, got.ID)})
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	// Enqueue on replays too: if the first call wrote the row but could
+	// not reach Redis, the caller's retry is what queues it. The task ID
+	// makes a second enqueue of a queued delivery a no-op.
+	if got.Status == store.StatusQueued {
+		if err := a.cfg.Dispatcher.ScheduleDelivery(c, got); err != nil {
+			a.log.Error("delivery saved but not queued", "delivery_id", got.ID, "err", err)
+			a.fail(c, fmt.Errorf("%w: %w", errQueueUnavailable, err))
+			return
+		}
+	}
+	status := http.StatusAccepted
+	if !created {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.JSON(status, triggerAnswer{DeliveryID: got.ID, Status: string(got.Status), Channel: got.Channel, SendAt: got.SendAt, Replayed: !created})
+}
+
+func triggerSendAt(in triggerJSON, now time.Time) (time.Time, error) {
+	switch {
+	case in.Delay != "" && in.SendAt != "":
+		return time.Time{}, badField("send_at", "give delay or send_at, not both")
+	case in.Delay != "":
+		d, err := parseDuration(in.Delay)
+		if err != nil {
+			return time.Time{}, badField("delay", "delay must be a duration like \"48h\", \"2d\" or \"90m\"")
+		}
+		if d < 0 {
+			return time.Time{}, badField("delay", "delay must not be negative")
+		}
+		if d > maxDelay {
+			return time.Time{}, badField("delay", "delay must be at most a year")
+		}
+		return now.Add(d), nil
+	case in.SendAt != "":
+		t, err := time.Parse(time.RFC3339, in.SendAt)
+		if err != nil {
+			return time.Time{}, badField("send_at", "send_at must be an RFC 3339 time like 2026-01-02T15:04:05Z")
+		}
+		if t.Sub(now) > maxDelay {
+			return time.Time{}, badField("send_at", "send_at must be within a year")
+		}
+		if t.Before(now) {
+			// A caller's clock a little behind ours, or a queue that caught
+			// up late: send now rather than refuse.
+			return now, nil
+		}
+		return t.UTC(), nil
+	}
+	return now, nil
+}
+
+// mergeContact lays the fields a trigger sent over the saved contact, so a
+// trigger with just an email does not wipe the phone saved earlier.
+func mergeContact(dst, src *store.Contact) {
+	set := func(d *string, s string) {
+		if s != "" {
+			*d = s
+		}
+	}
+	set(&dst.Name, src.Name)
+	set(&dst.Email, src.Email)
+	set(&dst.Phone, src.Phone)
+	set(&dst.Locale, src.Locale)
+	set(&dst.TimeZone, src.TimeZone)
+	set(&dst.Account, src.Account)
+	set(&dst.Role, src.Role)
+	if src.Tags != nil {
+		dst.Tags = src.Tags
+	}
+	if len(src.Attributes) > 0 && dst.Attributes == nil {
+		dst.Attributes = map[string]string{}
+	}
+	for k, v := range src.Attributes {
+		dst.Attributes[k] = v
+	}
+}
+
+// addressFor is where a contact is reached on a channel.
+func addressFor(channel string, c *store.Contact) (addr, field string) {
+	switch channel {
+	case "email":
+		return c.Email, "contact.email"
+	case "sms", "whatsapp":
+		return c.Phone, "contact.phone"
+	}
+	return c.Attributes[channel+"_address"], "contact.attributes." + channel + "_address"
+}
+
+// pickChannel uses the trigger's channel, else the first of the survey's
+// channels on which the contact has an address.
+func pickChannel(explicit string, sv *store.Survey, c *store.Contact) (string, string, error) {
+	if explicit != "" {
+		addr, field := addressFor(explicit, c)
+		if addr == "" {
+			return "", "", badField(field, "contact %q has no address for channel %s", c.ExternalID, explicit)
+		}
+		return explicit, addr, nil
+	}
+	for _, ch := range sv.Channels {
+		if addr, _ := addressFor(ch, c); addr != "" {
+			return ch, addr, nil
+		}
+	}
+	_, field := addressFor(sv.Channels[0], c)
+	return "", "", badField(field, "contact %q has no address on any of the survey's channels %v", c.ExternalID, sv.Channels)
+}
+
+// newToken returns 128 random bits, URL-safe: the reply token.
+func newToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

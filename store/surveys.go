@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/npsgate/npsgate/survey"
+)
+
+const surveyColumns = `key, kind, product_name, texts, channels, templates, reply_window_ms, created_at, updated_at`
+
+// CreateSurvey inserts sv and sets its CreatedAt and UpdatedAt. An empty
+// Kind becomes survey.NPS. A key that exists gives ErrConflict.
+func (s *Store) CreateSurvey(ctx context.Context, sv *Survey) error {
+	op := fmt.Sprintf("create survey %q", sv.Key)
+	if sv.Key == "" {
+		return fmt.Errorf("store: create survey: empty key")
+	}
+	kind, texts, channels, templates, err := surveyArgs(sv)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	now := s.now()
+	_, err = s.q.ExecContext(ctx, `INSERT INTO surveys (`+surveyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now))
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	sv.Kind, sv.CreatedAt, sv.UpdatedAt = kind, now, now
+	return nil
+}
+
+// UpdateSurvey replaces every field of the survey with key sv.Key except
+// CreatedAt, which it fills in, and sets UpdatedAt. ErrNotFound if missing.
+func (s *Store) UpdateSurvey(ctx context.Context, sv *Survey) error {
+	op := fmt.Sprintf("update survey %q", sv.Key)
+	kind, texts, channels, templates, err := surveyArgs(sv)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	now := s.now()
+	var created time.Time
+	err = s.q.QueryRowContext(ctx, `UPDATE surveys SET kind = $2, product_name = $3, texts = $4,
+			channels = $5, templates = $6, reply_window_ms = $7, updated_at = $8
+		WHERE key = $1 RETURNING created_at`,
+		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now),
+	).Scan(timeCol{&created})
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	sv.Kind, sv.CreatedAt, sv.UpdatedAt = kind, created, now
+	return nil
+}
+
+func surveyArgs(sv *Survey) (kind survey.Kind, texts, channels, templates string, err error) {
+	kind = sv.Kind
+	if kind == "" {
+		kind = survey.NPS
+	}
+	if _, err := survey.ParseKind(string(kind)); err != nil {
+		return "", "", "", "", err
+	}
+	if texts, err = jsonArg(sv.Texts, "{}"); err != nil {
+		return
+	}
+	if channels, err = jsonArg(sv.Channels, "[]"); err != nil {
+		return
+	}
+	templates, err = jsonArg(sv.Templates, "{}")
+	return
+}
+
+// GetSurvey returns the survey with key, or ErrNotFound.
+func (s *Store) GetSurvey(ctx context.Context, key string) (*Survey, error) {
+	sv, err := scanSurvey(s.q.QueryRowContext(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE key = $1`, key))
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("get survey %q", key), err)
+	}
+	return sv, nil
+}
+
+// ListSurveys returns every survey, by key.
+func (s *Store) ListSurveys(ctx context.Context) ([]*Survey, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+surveyColumns+` FROM surveys ORDER BY key`)
+	if err != nil {
+		return nil, wrapErr("list surveys", err)
+	}
+	defer rows.Close()
+	var out []*Survey
+	for rows.Next() {
+		sv, err := scanSurvey(rows)
+		if err != nil {
+			return nil, wrapErr("list surveys", err)
+		}
+		out = append(out, sv)
+	}
+	return out, wrapErr("list surveys", rows.Err())
+}
+
+func scanSurvey(row scanner) (*Survey, error) {
+	var (
+		sv       Survey
+		windowMS int64
+	)
+	err := row.Scan(&sv.Key, &sv.Kind, &sv.ProductName, jsonCol{&sv.Texts}, jsonCol{&sv.Channels},
+		jsonCol{&sv.Templates}, &windowMS, timeCol{&sv.CreatedAt}, timeCol{&sv.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	sv.ReplyWindow = time.Duration(windowMS) * time.Millisecond
+	return &sv, nil
+}
