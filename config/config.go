@@ -76,6 +76,12 @@ type Config struct {
 		Concurrency int `yaml:"concurrency" env:"NPSGATE_WORKER_CONCURRENCY"`
 		// MaxRetry is how often a retryable send is tried again. Default 8.
 		MaxRetry int `yaml:"max_retry" env:"NPSGATE_WORKER_MAX_RETRY"`
+		// RetryBaseDelay is the first retry's delay; each next one doubles,
+		// with jitter, up to an hour. Default 10s.
+		RetryBaseDelay Duration `yaml:"retry_base_delay" env:"NPSGATE_WORKER_RETRY_BASE_DELAY"`
+		// PollInterval is how often delayed and retried tasks are moved to
+		// the ready queue: the lateness of a delayed survey. Default 1s.
+		PollInterval Duration `yaml:"poll_interval" env:"NPSGATE_WORKER_POLL_INTERVAL"`
 	} `yaml:"worker"`
 
 	Survey struct {
@@ -274,6 +280,12 @@ func (c *Config) fillDefaults() {
 	if c.Worker.MaxRetry == 0 {
 		c.Worker.MaxRetry = 8
 	}
+	if c.Worker.RetryBaseDelay == 0 {
+		c.Worker.RetryBaseDelay = Duration(10 * time.Second)
+	}
+	if c.Worker.PollInterval == 0 {
+		c.Worker.PollInterval = Duration(time.Second)
+	}
 	if c.Survey.ReplyWindow == 0 {
 		c.Survey.ReplyWindow = Duration(30 * 24 * time.Hour)
 	}
@@ -351,6 +363,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.MaxRetry < 0 {
 		return bad("worker.max_retry", "must not be negative")
+	}
+	if c.Worker.RetryBaseDelay < Duration(10*time.Millisecond) {
+		return bad("worker.retry_base_delay", "must be at least 10ms")
+	}
+	if c.Worker.PollInterval < Duration(10*time.Millisecond) || c.Worker.PollInterval > Duration(time.Minute) {
+		return bad("worker.poll_interval", "must be between 10ms and 1m")
 	}
 	if c.Survey.ReplyWindow < Duration(time.Hour) {
 		return bad("survey.reply_window", "must be at least 1h")

@@ -22,7 +22,13 @@ type WorkerConfig struct {
 	// the worker stops; after it they are handed back to the queue.
 	// Default 30s.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// RetryBaseDelay is the first retry's delay; each next one doubles,
+	// with jitter, up to an hour. Default 10s.
+	RetryBaseDelay time.Duration
+	// PollInterval is how often delayed and retried tasks are moved to the
+	// ready queue. Default 1s.
+	PollInterval time.Duration
+	Logger       *slog.Logger
 }
 
 // Worker runs the task handlers on asynq.
@@ -41,15 +47,22 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if cfg.RetryBaseDelay == 0 {
+		cfg.RetryBaseDelay = 10 * time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "worker")
 	srv := asynq.NewServer(r, asynq.Config{
-		Concurrency:     cfg.Concurrency,
-		Queues:          map[string]int{QueueDeliveries: 10},
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		RetryDelayFunc:  retryDelay,
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{QueueDeliveries: 10},
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay),
+		DelayedTaskCheckInterval: cfg.PollInterval,
 		// Waiting for a provider's rate limit is not a failure: it must not
 		// use up the retries a real fault needs.
 		IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },
@@ -76,18 +89,22 @@ func (w *Worker) Shutdown() {
 	w.srv.Shutdown()
 }
 
-// retryDelay backs off exponentially with jitter (about 10s, 20s, 40s …,
+// retryDelay backs off exponentially with jitter (base, 2×base, 4×base …,
 // capped at 1h), or waits what a rate-limited provider asked for.
-func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var pe *channels.Error
-	if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
-		return pe.RetryAfter
+func retryDelay(base time.Duration) asynq.RetryDelayFunc {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var pe *channels.Error
+		if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
+			return pe.RetryAfter
+		}
+		d := base * time.Duration(math.Pow(2, float64(min(n, 16))))
+		if d > time.Hour || d <= 0 {
+			d = time.Hour
+		}
+		// Jitter spreads the retries of a provider outage so they do not
+		// all come back in the same second.
+		return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 	}
-	d := 10 * time.Second * time.Duration(math.Pow(2, float64(min(n, 12))))
-	if d > time.Hour {
-		d = time.Hour
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // asynqLogger sends asynq's own logs to slog.

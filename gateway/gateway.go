@@ -131,6 +131,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 		g.worker = dispatcher.NewWorker(g.redis, dispatcher.WorkerConfig{
 			Concurrency:     cfg.Worker.Concurrency,
 			ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+			RetryBaseDelay:  time.Duration(cfg.Worker.RetryBaseDelay),
+			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Logger: log})
 	}

@@ -20,16 +20,16 @@ type scoreOption struct {
 }
 
 type replyView struct {
-	Lang, Title, Action                                   string
-	Question, Low, High                                   string
+	Lang, Title, Action                                  string
+	Question, Low, High                                  string
 	FollowUpPromoter, FollowUpPassive, FollowUpDetractor string
-	Consent, FollowUp                                     string
-	Scores                                                []scoreOption
-	Selected                                              int
-	Category                                              survey.Category
-	Comment, Error                                        string
-	MayContactYes, MayContactNo, AskComment               bool
-	UI                                                    ui
+	Consent, FollowUp                                    string
+	Scores                                               []scoreOption
+	Selected                                             int
+	Category                                             survey.Category
+	Comment, Error                                       string
+	MayContactYes, MayContactNo, AskComment              bool
+	UI                                                   ui
 }
 
 const maxCommentRunes = 5000

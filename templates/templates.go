@@ -91,8 +91,8 @@ const fallbackLocale = "en"
 //go:embed defaults
 var defaultFS embed.FS
 
-// Set holds the parsed defaults and a cache of compiled overrides. It is safe
-// for concurrent use.
+// Set holds the parsed defaults and a cache of compiled overrides; make one
+// with New, once per process, and share it. It is safe for concurrent use.
 type Set struct {
 	defaults map[string]map[string]map[string]*compiled // channel → locale → part
 	cache    *lru
