@@ -59,3 +59,16 @@ func TestComposeUsesKnownKeys(t *testing.T) {
 		t.Errorf("docker-compose.yml's settings do not validate: %v", err)
 	}
 }
+
+// TestReadmeDocumentsEveryKey keeps the configuration reference complete.
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range EnvKeys() {
+		if !strings.Contains(string(b), "`"+k+"`") {
+			t.Errorf("README.md does not document %s", k)
+		}
+	}
+}

@@ -254,7 +254,7 @@ func TestTransactionalNPSByEmail(t *testing.T) {
 	if det := res["detractors"].(map[string]any); det["count"] != 1.0 || det["pct"] != 100.0 {
 		t.Fatalf("detractors: %v", det)
 	}
-	if res["scores"].(map[string]any)["3"] != 1.0 {
+	if sc := res["scores"].([]any); len(sc) != 11 || sc[3].(map[string]any)["count"] != 1.0 || sc[3].(map[string]any)["score"] != 3.0 {
 		t.Fatalf("scores: %v", res["scores"])
 	}
 	_, list := r.api("GET", "/v1/responses?survey=implementation&category=detractor", nil)

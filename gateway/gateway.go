@@ -69,11 +69,11 @@ type Gateway struct {
 
 // New builds every part the role needs and opens its connections; nothing
 // serves until Run. On error, whatever was opened is closed.
-func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (g *Gateway, err error) {
+func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (_ *Gateway, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	g = &Gateway{cfg: cfg, role: role, log: log}
+	g := &Gateway{cfg: cfg, role: role, log: log}
 	defer func() {
 		if err != nil {
 			g.close()

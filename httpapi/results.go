@@ -18,13 +18,18 @@ type bucketJSON struct {
 	Pct   float64 `json:"pct"`
 }
 
+type scoreCount struct {
+	Score int `json:"score"`
+	Count int `json:"count"`
+}
+
 type resultsJSON struct {
 	Survey     string         `json:"survey"`
 	Kind       string         `json:"kind"`
 	From       *time.Time     `json:"from,omitempty"`
 	To         *time.Time     `json:"to,omitempty"`
 	Responses  int            `json:"responses"`
-	Scores     map[string]int `json:"scores"`
+	Scores     []scoreCount   `json:"scores"`
 	Promoters  bucketJSON     `json:"promoters"`
 	Passives   bucketJSON     `json:"passives"`
 	Detractors bucketJSON     `json:"detractors"`
@@ -102,7 +107,7 @@ func (a *API) results(c *gin.Context) {
 	}
 	s := survey.Summarize(sv.Kind, tally)
 	out := resultsJSON{
-		Survey: key, Kind: string(sv.Kind), Responses: s.Responses, Scores: map[string]int{},
+		Survey: key, Kind: string(sv.Kind), Responses: s.Responses, Scores: []scoreCount{},
 		Promoters:  bucketJSON{s.Promoters, s.Pct(s.Promoters)},
 		Passives:   bucketJSON{s.Passives, s.Pct(s.Passives)},
 		Detractors: bucketJSON{s.Detractors, s.Pct(s.Detractors)},
@@ -114,7 +119,7 @@ func (a *API) results(c *gin.Context) {
 		out.To = &to
 	}
 	for _, n := range sv.Kind.Scores() {
-		out.Scores[strconv.Itoa(n)] = tally[n]
+		out.Scores = append(out.Scores, scoreCount{Score: n, Count: tally[n]})
 	}
 	if !s.Empty() {
 		score, moe := s.Score, s.MarginOfError

@@ -165,7 +165,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []DeliveryStatus
 	case StatusSending:
 		sets = append(sets, "attempts = attempts + 1")
 	case StatusSent:
-		sets = append(sets, "sent_at = "+a.add(s.ts(at)))
+		sets = append(sets, "sent_at = COALESCE(sent_at, "+a.add(s.ts(at))+")")
 	case StatusDelivered:
 		sets = append(sets, "delivered_at = COALESCE(delivered_at, "+a.add(s.ts(at))+")")
 	case StatusResponded:

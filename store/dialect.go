@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,8 @@ type dialect struct {
 	lockMigrations string
 	// timeArg is how a time is bound for a timestamp column.
 	timeArg func(time.Time) any
+	// pool sizes the connection pool.
+	pool func(*sql.DB)
 }
 
 // sqliteTimeFormat is fixed width (always six fractional digits, always Z)
@@ -44,6 +47,15 @@ var (
 			applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
 		lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrateLockKey),
 		timeArg:        func(t time.Time) any { return utc(t) },
+		pool: func(db *sql.DB) {
+			// Bounded so that a burst of workers queues here instead of
+			// exhausting max_connections (100 by default), which every
+			// instance shares.
+			db.SetMaxOpenConns(20)
+			db.SetMaxIdleConns(10)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+			db.SetConnMaxLifetime(time.Hour)
+		},
 	}
 	sqliteDialect = dialect{
 		name:       "sqlite",
@@ -55,6 +67,12 @@ var (
 			applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 		) STRICT`,
 		timeArg: func(t time.Time) any { return utc(t).Format(sqliteTimeFormat) },
+		pool: func(db *sql.DB) {
+			// There is one writer at a time anyway (see sqlitePragmas); a
+			// few connections let readers run beside it.
+			db.SetMaxOpenConns(8)
+			db.SetMaxIdleConns(8)
+		},
 	}
 )
 
@@ -71,6 +89,7 @@ const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 // parseURL picks the dialect of a database URL and returns the DSN to open.
+// Query parameters of an sqlite URL are passed on to the driver after ours.
 func parseURL(raw string) (dialect, string, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -82,9 +101,8 @@ func parseURL(raw string) (dialect, string, error) {
 		return postgresDialect, raw, nil
 	case "sqlite", "sqlite3":
 		path, query, _ := strings.Cut(rest, "?")
+		// :memory: would give each pooled connection a database of its own.
 		if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-			// Each pooled connection would get its own empty in-memory
-			// database.
 			return dialect{}, "", fmt.Errorf("store: sqlite URL %q: want sqlite://path/to/file.db", raw)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {

@@ -18,8 +18,10 @@ const responseColumns = `id, delivery_id, survey_key, contact_id, channel, local
 // and UpdatedAt, keeping its ID and CreatedAt. It fills r.ID, r.CreatedAt
 // and r.UpdatedAt and reports which happened.
 //
-// SurveyKey, ContactID, Channel and Locale default to the delivery's; an
-// empty Category is derived from the score by the survey's kind, and a
+// SurveyKey and ContactID are always the delivery's; Channel and Locale
+// default to the delivery's, since an answer may come in another way than
+// the survey went out (an SMS survey answered on the web page). An empty
+// Category is derived from the score by the survey's kind, and a
 // score outside the kind's range is refused (survey.ErrScoreOutOfRange).
 // CreatedAt, when set on a new response, is kept (for imports); otherwise
 // it is now. ErrNotFound if the delivery does not exist.
@@ -50,15 +52,13 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 		if err := kind.CheckScore(row.Score); err != nil {
 			return err
 		}
-		fill := func(dst *string, v string) {
-			if *dst == "" {
-				*dst = v
-			}
+		row.SurveyKey, row.ContactID = d.SurveyKey, d.ContactID
+		if row.Channel == "" {
+			row.Channel = d.Channel
 		}
-		fill(&row.SurveyKey, d.SurveyKey)
-		fill(&row.ContactID, d.ContactID)
-		fill(&row.Channel, d.Channel)
-		fill(&row.Locale, d.Locale)
+		if row.Locale == "" {
+			row.Locale = d.Locale
+		}
 		if row.Category == "" {
 			row.Category = kind.CategoryOf(row.Score)
 		}
@@ -78,9 +78,9 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 		}
 		return tx.q.QueryRowContext(ctx, `UPDATE responses
 			SET score = $2, category = $3, comment = $4, may_contact = $5, updated_at = $6
-			WHERE delivery_id = $1 RETURNING id, created_at`,
+			WHERE delivery_id = $1 RETURNING id, created_at, channel, locale`,
 			row.DeliveryID, row.Score, string(row.Category), row.Comment, row.MayContact, tx.ts(row.UpdatedAt),
-		).Scan(&row.ID, timeCol{&row.CreatedAt})
+		).Scan(&row.ID, timeCol{&row.CreatedAt}, &row.Channel, &row.Locale)
 	})
 	if err != nil {
 		return false, wrapErr(op, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
@@ -43,21 +42,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, wrapErr("open", err)
 	}
-	switch d.name {
-	case "postgres":
-		// Bounded so that a burst of workers queues here instead of
-		// exhausting the server's max_connections (100 by default) shared
-		// with other instances.
-		db.SetMaxOpenConns(20)
-		db.SetMaxIdleConns(10)
-		db.SetConnMaxIdleTime(5 * time.Minute)
-		db.SetConnMaxLifetime(time.Hour)
-	case "sqlite":
-		// One writer at a time anyway; a few connections let readers run
-		// beside it under WAL.
-		db.SetMaxOpenConns(8)
-		db.SetMaxIdleConns(8)
-	}
+	d.pool(db)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, wrapErr("open "+d.name, err)

@@ -24,6 +24,7 @@ import (
 func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Surveys", func(t *testing.T) { testSurveys(t, open(t)) })
 	t.Run("Contacts", func(t *testing.T) { testContacts(t, open(t)) })
+	t.Run("ContactsConcurrent", func(t *testing.T) { testContactsConcurrent(t, open(t)) })
 	t.Run("OptOut", func(t *testing.T) { testOptOut(t, open(t)) })
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, open(t)) })
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open(t)) })
@@ -33,6 +34,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("TransitionConcurrent", func(t *testing.T) { testTransitionConcurrent(t, open(t)) })
 	t.Run("DeliveriesByStatus", func(t *testing.T) { testDeliveriesByStatus(t, open(t)) })
 	t.Run("Responses", func(t *testing.T) { testResponses(t, open(t)) })
+	t.Run("ResponsesConcurrent", func(t *testing.T) { testResponsesConcurrent(t, open(t)) })
 	t.Run("ListResponsesPaging", func(t *testing.T) { testListResponsesPaging(t, open(t)) })
 	t.Run("ListResponsesFilters", func(t *testing.T) { testListResponsesFilters(t, open(t)) })
 	t.Run("TimeRanges", func(t *testing.T) { testTimeRanges(t, open(t)) })
@@ -44,6 +46,11 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 // base is an instant with nanoseconds, in a zone other than UTC, so that
 // every round trip checks both normalisations.
 var base = time.Date(2026, 3, 14, 9, 26, 53, 589793238, time.FixedZone("CST", 8*3600))
+
+// sec is a whole second. Beside sec+100ms and sec+150ms it catches a time
+// encoding whose text does not sort like the time ("…53Z" > "…53.1Z" >
+// "…53.15Z" in RFC 3339 with trimmed zeros).
+var sec = base.Truncate(time.Second)
 
 // stored is what the store makes of t: UTC, microseconds.
 func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
@@ -104,6 +111,41 @@ func wantEqual(t *testing.T, what string, got, want any) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
+}
+
+// race calls fn from n goroutines at once and counts the calls that
+// report true. Any error fails the test: under contention every call must
+// still succeed or lose cleanly.
+func race(t *testing.T, n int, fn func() (bool, error)) (wins int) {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		start = make(chan struct{})
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			won, err := fn()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if won {
+				wins++
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d concurrent calls failed, first: %v", len(errs), n, errs[0])
+	}
+	return wins
 }
 
 func testSurveys(t *testing.T, s *store.Store) {
@@ -225,6 +267,16 @@ func testContacts(t *testing.T, s *store.Store) {
 	wantEqual(t, "GetContact after second upsert", got, again)
 	if got.Phone != "" || got.Tags != nil || got.Attributes != nil {
 		t.Errorf("upsert did not replace fields: %+v", got)
+	}
+}
+
+func testContactsConcurrent(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	created := race(t, 10, func() (bool, error) {
+		return s.UpsertContact(ctx, &store.Contact{ExternalID: "u-race", Email: "r@example.com"})
+	})
+	if created != 1 {
+		t.Errorf("%d upserts created the contact, want 1", created)
 	}
 }
 
@@ -472,37 +524,22 @@ func testIdempotency(t *testing.T, s *store.Store) {
 func testIdempotencyConcurrent(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mustSurvey(t, s, "nps", survey.NPS)
-	const n = 20
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		created int
-		ids     = map[string]bool{}
-		errs    []error
+		mu  sync.Mutex
+		ids = map[string]bool{}
 	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := newDelivery("nps")
-			d.IdempotencyKey, d.RequestHash = "burst", "h"
-			got, ok, err := s.CreateDelivery(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			if ok {
-				created++
-			}
-			ids[got.ID] = true
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("%d of %d calls failed, first: %v", len(errs), n, errs[0])
-	}
+	created := race(t, 20, func() (bool, error) {
+		d := newDelivery("nps")
+		d.IdempotencyKey, d.RequestHash = "burst", "h"
+		got, ok, err := s.CreateDelivery(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		mu.Lock()
+		ids[got.ID] = true
+		mu.Unlock()
+		return ok, nil
+	})
 	if created != 1 || len(ids) != 1 {
 		t.Errorf("created %d deliveries, callers saw %d IDs; want 1 and 1", created, len(ids))
 	}
@@ -642,32 +679,9 @@ func testTransitionConcurrent(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mustSurvey(t, s, "nps", survey.NPS)
 	d := mustDelivery(t, s, newDelivery("nps"))
-	const n = 10
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		wins int
-		errs []error
-	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			changed, err := s.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusQueued}, store.StatusSending, store.Update{})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if changed {
-				wins++
-			}
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("%d of %d transitions failed, first: %v", len(errs), n, errs[0])
-	}
+	wins := race(t, 10, func() (bool, error) {
+		return s.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusQueued}, store.StatusSending, store.Update{})
+	})
 	if wins != 1 {
 		t.Errorf("%d transitions won, want exactly 1", wins)
 	}
@@ -683,20 +697,44 @@ func testTransitionConcurrent(t *testing.T, s *store.Store) {
 	}
 }
 
+// testResponsesConcurrent is a double submit of the reply page.
+func testResponsesConcurrent(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	mustSurvey(t, s, "nps", survey.NPS)
+	d := mustDelivery(t, s, newDelivery("nps"))
+	var (
+		mu  sync.Mutex
+		ids = map[string]bool{}
+	)
+	created := race(t, 10, func() (bool, error) {
+		r := &store.Response{DeliveryID: d.ID, Score: 9}
+		ok, err := s.SaveResponse(ctx, r)
+		mu.Lock()
+		ids[r.ID] = true
+		mu.Unlock()
+		return ok, err
+	})
+	if created != 1 || len(ids) != 1 {
+		t.Errorf("%d responses created, callers saw %d IDs; want 1 and 1", created, len(ids))
+	}
+	if tally, err := s.ScoreTally(ctx, "nps", time.Time{}, time.Time{}); err != nil || tally[9] != 1 {
+		t.Errorf("ScoreTally = %v, %v; want one 9", tally, err)
+	}
+}
+
 func testDeliveriesByStatus(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mustSurvey(t, s, "nps", survey.NPS)
 	var ids []string
-	// Created out of SendAt order, with sub-second differences that a
-	// variable-width text encoding would sort wrongly (.1 vs .09).
-	for _, off := range []time.Duration{90 * time.Millisecond, 0, 100 * time.Millisecond, time.Hour} {
+	// Created out of SendAt order.
+	for _, off := range []time.Duration{150 * time.Millisecond, 0, 100 * time.Millisecond, time.Hour} {
 		d := newDelivery("nps")
-		d.SendAt = base.Add(off)
+		d.SendAt = sec.Add(off)
 		mustDelivery(t, s, d)
 		ids = append(ids, d.ID)
 	}
 	other := newDelivery("nps")
-	other.SendAt = base
+	other.SendAt = sec
 	other.Status = store.StatusDeferred
 	mustDelivery(t, s, other)
 
@@ -706,11 +744,11 @@ func testDeliveriesByStatus(t *testing.T, s *store.Store) {
 		limit  int
 		want   []string
 	}{
-		{"all due, oldest first", base.Add(time.Minute), 10, []string{ids[1], ids[0], ids[2]}},
-		{"before is inclusive", base.Add(90 * time.Millisecond), 10, []string{ids[1], ids[0]}},
-		{"limit", base.Add(2 * time.Hour), 2, []string{ids[1], ids[0]}},
-		{"default limit", base.Add(2 * time.Hour), 0, []string{ids[1], ids[0], ids[2], ids[3]}},
-		{"none due", base.Add(-time.Microsecond), 10, nil},
+		{"all due, oldest first", sec.Add(time.Minute), 10, []string{ids[1], ids[2], ids[0]}},
+		{"before is inclusive", sec.Add(100 * time.Millisecond), 10, []string{ids[1], ids[2]}},
+		{"limit", sec.Add(2 * time.Hour), 2, []string{ids[1], ids[2]}},
+		{"default limit", sec.Add(2 * time.Hour), 0, []string{ids[1], ids[2], ids[0], ids[3]}},
+		{"none due", sec.Add(-time.Microsecond), 10, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.DeliveriesByStatus(ctx, store.StatusQueued, tc.before, tc.limit)
@@ -817,10 +855,12 @@ func seedResponses(t *testing.T, s *store.Store, key string, at []time.Time) []*
 func testListResponsesPaging(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mustSurvey(t, s, "nps", survey.NPS)
-	// Runs of ten share a CreatedAt, so paging must break ties by ID.
+	// Runs of seven share a CreatedAt, so that runs straddle page ends and
+	// paging must break ties by ID; inserted newest first, so that insertion
+	// order is not the answer either.
 	at := make([]time.Time, 250)
 	for i := range at {
-		at[len(at)-1-i] = base.Add(time.Duration(i/10) * time.Second)
+		at[len(at)-1-i] = sec.Add(time.Duration(i/7) * 100 * time.Millisecond)
 	}
 	seeded := seedResponses(t, s, "nps", at)
 	want := map[string]bool{}
@@ -890,11 +930,10 @@ func testListResponsesFilters(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mustSurvey(t, s, "a", survey.NPS)
 	mustSurvey(t, s, "b", survey.NPS)
-	ms := func(n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
-	// Detractors (scores 0-3) at 90ms, 100ms, 110ms and 1s; the last
-	// becomes a promoter below. Text encodings of variable width would sort
-	// 90ms after 100ms.
-	ra := seedResponses(t, s, "a", []time.Time{ms(90), ms(100), ms(110), ms(1000)})
+	ms := func(n int) time.Time { return sec.Add(time.Duration(n) * time.Millisecond) }
+	// Detractors (scores 0-3) at 0, 100ms, 150ms and 1s; the last becomes a
+	// promoter below.
+	ra := seedResponses(t, s, "a", []time.Time{ms(0), ms(100), ms(150), ms(1000)})
 	rb := seedResponses(t, s, "b", []time.Time{ms(100)})
 	if _, err := s.SaveResponse(ctx, &store.Response{DeliveryID: ra[3].DeliveryID, Score: 10}); err != nil {
 		t.Fatalf("SaveResponse: %v", err)
@@ -914,8 +953,8 @@ func testListResponsesFilters(t *testing.T, s *store.Store) {
 		{"survey", store.ResponseFilter{Survey: "b"}, ids(rb)},
 		{"all surveys", store.ResponseFilter{}, append(ids(ra[:1]), sortedPair(ra[1], rb[0])[0], sortedPair(ra[1], rb[0])[1], ra[2].ID, ra[3].ID)},
 		{"from inclusive", store.ResponseFilter{Survey: "a", From: ms(100)}, ids(ra[1:])},
-		{"to exclusive", store.ResponseFilter{Survey: "a", To: ms(110)}, ids(ra[:2])},
-		{"sub-second range", store.ResponseFilter{Survey: "a", From: ms(95), To: ms(999)}, ids(ra[1:3])},
+		{"to exclusive", store.ResponseFilter{Survey: "a", To: ms(150)}, ids(ra[:2])},
+		{"sub-second range", store.ResponseFilter{Survey: "a", From: ms(50), To: ms(999)}, ids(ra[1:3])},
 		{"category", store.ResponseFilter{Survey: "a", Category: survey.Promoter}, ids(ra[3:])},
 		{"category and range", store.ResponseFilter{Survey: "a", Category: survey.Detractor, To: ms(100)}, ids(ra[:1])},
 		{"nothing", store.ResponseFilter{Survey: "c"}, nil},
