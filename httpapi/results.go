@@ -24,15 +24,15 @@ type scoreCount struct {
 }
 
 type resultsJSON struct {
-	Survey     string         `json:"survey"`
-	Kind       string         `json:"kind"`
-	From       *time.Time     `json:"from,omitempty"`
-	To         *time.Time     `json:"to,omitempty"`
-	Responses  int            `json:"responses"`
-	Scores     []scoreCount   `json:"scores"`
-	Promoters  bucketJSON     `json:"promoters"`
-	Passives   bucketJSON     `json:"passives"`
-	Detractors bucketJSON     `json:"detractors"`
+	Survey     string       `json:"survey"`
+	Kind       string       `json:"kind"`
+	From       *time.Time   `json:"from,omitempty"`
+	To         *time.Time   `json:"to,omitempty"`
+	Responses  int          `json:"responses"`
+	Scores     []scoreCount `json:"scores"`
+	Promoters  bucketJSON   `json:"promoters"`
+	Passives   bucketJSON   `json:"passives"`
+	Detractors bucketJSON   `json:"detractors"`
 	// Score is NPS for nps surveys (also under "nps"), % satisfied for
 	// csat, mean for ces; null when there are no responses.
 	Score         *float64 `json:"score"`
