@@ -79,8 +79,9 @@ type Config struct {
 		// RetryBaseDelay is the first retry's delay; each next one doubles,
 		// with jitter, up to an hour. Default 10s.
 		RetryBaseDelay Duration `yaml:"retry_base_delay" env:"NPSGATE_WORKER_RETRY_BASE_DELAY"`
-		// PollInterval is how often delayed and retried tasks are moved to
-		// the ready queue: the lateness of a delayed survey. Default 1s.
+		// PollInterval is how often an idle worker looks for tasks and
+		// delayed or retried tasks become ready: the latency of a survey on
+		// a quiet system. Default 200ms.
 		PollInterval Duration `yaml:"poll_interval" env:"NPSGATE_WORKER_POLL_INTERVAL"`
 	} `yaml:"worker"`
 
@@ -284,7 +285,7 @@ func (c *Config) fillDefaults() {
 		c.Worker.RetryBaseDelay = Duration(10 * time.Second)
 	}
 	if c.Worker.PollInterval == 0 {
-		c.Worker.PollInterval = Duration(time.Second)
+		c.Worker.PollInterval = Duration(200 * time.Millisecond)
 	}
 	if c.Survey.ReplyWindow == 0 {
 		c.Survey.ReplyWindow = Duration(30 * 24 * time.Hour)

@@ -25,8 +25,9 @@ type WorkerConfig struct {
 	// RetryBaseDelay is the first retry's delay; each next one doubles,
 	// with jitter, up to an hour. Default 10s.
 	RetryBaseDelay time.Duration
-	// PollInterval is how often delayed and retried tasks are moved to the
-	// ready queue. Default 1s.
+	// PollInterval is how often an idle worker looks for new tasks, and
+	// how often delayed and retried tasks are moved to the ready queue: the
+	// latency of a survey on a quiet system. Default 200ms.
 	PollInterval time.Duration
 	Logger       *slog.Logger
 }
@@ -51,7 +52,7 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
 		cfg.RetryBaseDelay = 10 * time.Second
 	}
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = time.Second
+		cfg.PollInterval = 200 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -63,6 +64,7 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay),
 		DelayedTaskCheckInterval: cfg.PollInterval,
+		TaskCheckInterval:        cfg.PollInterval,
 		// Waiting for a provider's rate limit is not a failure: it must not
 		// use up the retries a real fault needs.
 		IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },

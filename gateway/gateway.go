@@ -60,9 +60,10 @@ type Gateway struct {
 	Client    *dispatcher.Client
 	Links     dispatcher.Links
 
-	worker   *dispatcher.Worker
-	handler  http.Handler
-	listener net.Listener
+	worker    *dispatcher.Worker
+	recoverer *dispatcher.Recoverer
+	handler   http.Handler
+	listener  net.Listener
 	// APIKeys are the keys the API accepts (configured or generated).
 	APIKeys []string
 }
@@ -135,6 +136,9 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Logger: log})
+	}
+	if role&RoleWorker != 0 {
+		g.recoverer = &dispatcher.Recoverer{Store: g.Store, Client: g.Client, Logger: log}
 	}
 	if role&RoleAPI != 0 {
 		if g.APIKeys, err = apiKeys(cfg, log); err != nil {
@@ -261,6 +265,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return err
 		}
 		g.log.Info("worker started", "concurrency", g.cfg.Worker.Concurrency)
+		g.recoverer.Start()
 	}
 
 	var runErr error
@@ -278,6 +283,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		cancel()
 	}
 	if g.worker != nil {
+		g.recoverer.Shutdown()
 		g.worker.Shutdown()
 	}
 	g.log.Info("stopped")
