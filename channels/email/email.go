@@ -119,6 +119,11 @@ func New(cfg Config) (*Channel, error) {
 	default:
 		return nil, fmt.Errorf("email: URL: scheme %q: want smtp or smtps", u.Scheme)
 	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Opaque != "" {
+		// Options spelled into the URL would be ignored silently; they are
+		// Config fields.
+		return nil, errors.New("email: URL: unexpected path or query; set StartTLS, PoolSize... in the config instead")
+	}
 	host := u.Hostname()
 	if host == "" {
 		return nil, errors.New("email: URL: no host")
@@ -276,8 +281,11 @@ func (c *Channel) Close() error {
 	idle := c.idle
 	c.idle = nil
 	c.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, cn := range idle {
-		cn.close(true)
+		wg.Add(1)
+		go func() { defer wg.Done(); cn.close(true) }()
 	}
+	wg.Wait()
 	return nil
 }

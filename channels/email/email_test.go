@@ -198,6 +198,9 @@ func TestUnsubscribeVariants(t *testing.T) {
 	}{
 		{"", "", "", false},
 		{"", "mailto:u@example.com", "<mailto:u@example.com>", false},
+		// as the dispatcher builds it
+		{"https://x.example/u/tok", "mailto:u@example.com?subject=unsubscribe%20tok",
+			"<mailto:u@example.com?subject=unsubscribe%20tok>, <https://x.example/u/tok>", true},
 		{"https://x.example/u", "", "<https://x.example/u>", true},
 		{"http://x.example/u", "mailto:u@example.com", "<mailto:u@example.com>, <http://x.example/u>", false},
 		{"https://x.example/u/" + strings.Repeat("a", 80), "mailto:u@example.com",
@@ -565,6 +568,8 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{email.Config{URL: "http://mail.example.com", From: "a@example.com"}, "URL"},
 		{email.Config{URL: "smtp://", From: "a@example.com"}, "URL"},
+		{email.Config{URL: "smtp://mail.example.com?starttls=none", From: "a@example.com"}, "URL"},
+		{email.Config{URL: "mail.example.com:587", From: "a@example.com"}, "URL"},
 		{email.Config{URL: "smtp://mail.example.com:99999", From: "a@example.com"}, "URL"},
 		{email.Config{URL: "smtp://u:secret@mail.example.com\x7f", From: "a@example.com"}, "URL"},
 		{email.Config{URL: "smtp://mail.example.com"}, "From"},
@@ -587,6 +592,7 @@ func TestNewValidates(t *testing.T) {
 		{URL: "smtp://mail.example.com", From: "a@example.com"},
 		{URL: "smtps://u:p@mail.example.com", From: "NPS <a@example.com>", StartTLS: "none"},
 		{URL: "smtp://u:p@localhost:2525", From: "a@example.com", StartTLS: "none"},
+		{URL: "smtp://u:p@[::1]:2525/", From: "a@example.com", StartTLS: "none"},
 	} {
 		if _, err := email.New(cfg); err != nil {
 			t.Errorf("New(%+v): %v", cfg, err)

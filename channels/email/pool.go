@@ -147,8 +147,10 @@ func (c *Channel) get(ctx context.Context, fresh bool) (cn *conn, reused bool, e
 		break
 	}
 	c.mu.Unlock()
+	// No QUIT for these: the server has probably forgotten them already, and
+	// a sender is waiting.
 	for _, s := range stale {
-		s.close(true)
+		s.close(false)
 	}
 	if cn != nil {
 		return cn, true, nil

@@ -229,6 +229,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		err = s.srv.Close()
+		// Serve may not have registered the listener yet, so go-smtp's Close
+		// may not have closed it.
+		_ = s.ln.Close()
 		if serr := <-s.serveErr; serr != nil && !errors.Is(serr, smtp.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) {
 			err = errors.Join(err, serr)
 		}
