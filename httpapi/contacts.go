@@ -106,12 +106,12 @@ func (a *API) putContact(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	created, err := a.cfg.Store.UpsertContact(c, ct)
+	created, err := a.cfg.Store.UpsertContact(c.Request.Context(), ct)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	ct, err = a.cfg.Store.GetContact(c, ct.ExternalID)
+	ct, err = a.cfg.Store.GetContact(c.Request.Context(), ct.ExternalID)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -124,7 +124,7 @@ func (a *API) putContact(c *gin.Context) {
 }
 
 func (a *API) getContact(c *gin.Context) {
-	ct, err := a.cfg.Store.GetContact(c, c.Param("id"))
+	ct, err := a.cfg.Store.GetContact(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = notFound("contact")

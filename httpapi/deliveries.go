@@ -40,7 +40,7 @@ type eventJSON struct {
 }
 
 func (a *API) getDelivery(c *gin.Context) {
-	d, err := a.cfg.Store.GetDelivery(c, c.Param("id"))
+	d, err := a.cfg.Store.GetDelivery(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = notFound("delivery")
@@ -48,7 +48,7 @@ func (a *API) getDelivery(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	events, err := a.cfg.Store.DeliveryEvents(c, d.ID)
+	events, err := a.cfg.Store.DeliveryEvents(c.Request.Context(), d.ID)
 	if err != nil {
 		a.fail(c, err)
 		return

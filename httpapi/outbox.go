@@ -35,7 +35,7 @@ func (a *API) listOutbox(c *gin.Context) {
 			return
 		}
 	}
-	msgs, err := a.cfg.Store.ListOutbox(c, limit, before)
+	msgs, err := a.cfg.Store.ListOutbox(c.Request.Context(), limit, before)
 	if err != nil {
 		a.fail(c, err)
 		return

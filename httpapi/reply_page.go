@@ -59,7 +59,7 @@ func (a *API) loadReply(c *gin.Context) *replyContext {
 		notFoundPage(u.NotFoundBody)
 		return nil
 	}
-	d, err := a.cfg.Store.GetDeliveryByToken(c, token)
+	d, err := a.cfg.Store.GetDeliveryByToken(c.Request.Context(), token)
 	if errors.Is(err, store.ErrNotFound) {
 		notFoundPage(u.NotFoundBody)
 		return nil
@@ -74,13 +74,13 @@ func (a *API) loadReply(c *gin.Context) *replyContext {
 		a.pages.render(c, http.StatusNotFound, "message", messageView{Lang: lang, Title: u.NotFoundTitle, Heading: u.NotFoundTitle, Body: u.ExpiredBody})
 		return nil
 	}
-	sv, err := a.cfg.Store.GetSurvey(c, d.SurveyKey)
+	sv, err := a.cfg.Store.GetSurvey(c.Request.Context(), d.SurveyKey)
 	if err != nil {
 		a.log.Error("reply page: load survey", "delivery_id", d.ID, "err", err)
 		notFoundPage(u.NotFoundBody)
 		return nil
 	}
-	existing, err := a.cfg.Store.GetResponseByDelivery(c, d.ID)
+	existing, err := a.cfg.Store.GetResponseByDelivery(c.Request.Context(), d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.log.Error("reply page: load response", "delivery_id", d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "temporarily unavailable, please try again")
@@ -194,12 +194,12 @@ func (a *API) replyPost(c *gin.Context) {
 		no := false
 		r.MayContact = &no
 	}
-	if _, err := a.cfg.Store.SaveResponse(c, r); err != nil {
+	if _, err := a.cfg.Store.SaveResponse(c.Request.Context(), r); err != nil {
 		a.log.Error("reply page: save response", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "your answer could not be saved; please try again")
 		return
 	}
-	if _, err := a.cfg.Store.Transition(c, rc.d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
+	if _, err := a.cfg.Store.Transition(c.Request.Context(), rc.d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
 		a.log.Error("reply page: mark responded", "delivery_id", rc.d.ID, "err", err)
 	}
 	a.log.Info("response recorded", "delivery_id", rc.d.ID, "category", r.Category)

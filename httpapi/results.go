@@ -86,7 +86,7 @@ func (a *API) results(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	sv, err := a.cfg.Store.GetSurvey(c, key)
+	sv, err := a.cfg.Store.GetSurvey(c.Request.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
 		a.fail(c, notFound("survey"))
 		return
@@ -95,12 +95,12 @@ func (a *API) results(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	tally, err := a.cfg.Store.ScoreTally(c, key, from, to)
+	tally, err := a.cfg.Store.ScoreTally(c.Request.Context(), key, from, to)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	counts, err := a.cfg.Store.DeliveryCounts(c, key, from, to)
+	counts, err := a.cfg.Store.DeliveryCounts(c.Request.Context(), key, from, to)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -181,7 +181,7 @@ func (a *API) listResponses(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	list, next, err := a.cfg.Store.ListResponses(c, f)
+	list, next, err := a.cfg.Store.ListResponses(c.Request.Context(), f)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -211,7 +211,7 @@ func (a *API) responsesCSV(c *gin.Context) {
 	w := csv.NewWriter(c.Writer)
 	_ = w.Write([]string{"id", "delivery_id", "survey", "contact_id", "channel", "locale", "score", "category", "comment", "may_contact", "created_at", "updated_at"})
 	for {
-		list, next, err := a.cfg.Store.ListResponses(c, f)
+		list, next, err := a.cfg.Store.ListResponses(c.Request.Context(), f)
 		if err != nil {
 			// Headers are gone; the truncated file and the log tell.
 			a.log.Error("csv export stopped", "err", err)

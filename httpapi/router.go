@@ -48,7 +48,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// API holds the handlers.
+// API holds the handlers. Handlers pass c.Request.Context(), never the
+// *gin.Context, to anything that does I/O: gin reuses its Context after the
+// handler returns, while database/sql may still watch the context it got.
 type API struct {
 	cfg     Config
 	log     *slog.Logger

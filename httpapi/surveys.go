@@ -104,7 +104,7 @@ func (a *API) createSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if err := a.cfg.Store.CreateSurvey(c, sv); err != nil {
+	if err := a.cfg.Store.CreateSurvey(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			err = &apiError{Status: http.StatusConflict, Code: "conflict", Field: "key",
 				Message: fmt.Sprintf("survey %q exists; PUT /v1/surveys/%s changes it", sv.Key, sv.Key)}
@@ -133,14 +133,14 @@ func (a *API) updateSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if err := a.cfg.Store.UpdateSurvey(c, sv); err != nil {
+	if err := a.cfg.Store.UpdateSurvey(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = notFound("survey")
 		}
 		a.fail(c, err)
 		return
 	}
-	sv, err = a.cfg.Store.GetSurvey(c, sv.Key)
+	sv, err = a.cfg.Store.GetSurvey(c.Request.Context(), sv.Key)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -149,7 +149,7 @@ func (a *API) updateSurvey(c *gin.Context) {
 }
 
 func (a *API) getSurvey(c *gin.Context) {
-	sv, err := a.cfg.Store.GetSurvey(c, c.Param("key"))
+	sv, err := a.cfg.Store.GetSurvey(c.Request.Context(), c.Param("key"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = notFound("survey")
@@ -161,7 +161,7 @@ func (a *API) getSurvey(c *gin.Context) {
 }
 
 func (a *API) listSurveys(c *gin.Context) {
-	list, err := a.cfg.Store.ListSurveys(c)
+	list, err := a.cfg.Store.ListSurveys(c.Request.Context())
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -79,7 +79,7 @@ func (a *API) createTrigger(c *gin.Context) {
 			return
 		}
 	}
-	sv, err := a.cfg.Store.GetSurvey(c, in.Survey)
+	sv, err := a.cfg.Store.GetSurvey(c.Request.Context(), in.Survey)
 	if errors.Is(err, store.ErrNotFound) {
 		a.fail(c, badField("survey", "no survey with key %q", in.Survey))
 		return
@@ -125,8 +125,8 @@ func (a *API) createTrigger(c *gin.Context) {
 		got     *store.Delivery
 		created bool
 	)
-	err = a.cfg.Store.InTx(c, func(tx *store.Store) error {
-		ct, err := tx.GetContact(c, incoming.ExternalID)
+	err = a.cfg.Store.InTx(c.Request.Context(), func(tx *store.Store) error {
+		ct, err := tx.GetContact(c.Request.Context(), incoming.ExternalID)
 		switch {
 		case errors.Is(err, store.ErrNotFound) && !inlineFields:
 			return badField("contact.external_id", "no contact %q; send its email or phone to create it", incoming.ExternalID)
@@ -138,7 +138,7 @@ func (a *API) createTrigger(c *gin.Context) {
 			mergeContact(ct, incoming)
 		}
 		if inlineFields {
-			if _, err := tx.UpsertContact(c, ct); err != nil {
+			if _, err := tx.UpsertContact(c.Request.Context(), ct); err != nil {
 				return err
 			}
 		}
@@ -151,7 +151,7 @@ func (a *API) createTrigger(c *gin.Context) {
 		if d.Locale == "" {
 			d.Locale = "en"
 		}
-		got, created, err = tx.CreateDelivery(c, d)
+		got, created, err = tx.CreateDelivery(c.Request.Context(), d)
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) && got != nil {
@@ -167,7 +167,7 @@ func (a *API) createTrigger(c *gin.Context) {
 	// not reach Redis, the caller's retry is what queues it. The task ID
 	// makes a second enqueue of a queued delivery a no-op.
 	if got.Status == store.StatusQueued {
-		if err := a.cfg.Dispatcher.ScheduleDelivery(c, got); err != nil {
+		if err := a.cfg.Dispatcher.ScheduleDelivery(c.Request.Context(), got); err != nil {
 			a.log.Error("delivery saved but not queued", "delivery_id", got.ID, "err", err)
 			a.fail(c, fmt.Errorf("%w: %w", errQueueUnavailable, err))
 			return

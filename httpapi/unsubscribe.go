@@ -30,12 +30,12 @@ func (a *API) unsubscribePost(c *gin.Context) {
 		return
 	}
 	now := a.cfg.Now()
-	if err := a.cfg.Store.OptOutContact(c, rc.d.ContactID, "unsubscribe", now); err != nil {
+	if err := a.cfg.Store.OptOutContact(c.Request.Context(), rc.d.ContactID, "unsubscribe", now); err != nil {
 		a.log.Error("unsubscribe: opt out", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "could not unsubscribe; please try again")
 		return
 	}
-	if err := a.cfg.Store.AddSuppression(c, store.Suppression{Channel: rc.d.Channel, Address: rc.d.Address,
+	if err := a.cfg.Store.AddSuppression(c.Request.Context(), store.Suppression{Channel: rc.d.Channel, Address: rc.d.Address,
 		Reason: "unsubscribe", ContactID: rc.d.ContactID, CreatedAt: now}); err != nil {
 		a.log.Error("unsubscribe: suppress address", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "could not unsubscribe; please try again")
@@ -51,7 +51,7 @@ func (a *API) unsubscribePost(c *gin.Context) {
 func (a *API) loadUnsubscribe(c *gin.Context) *replyContext {
 	token := c.Param("token")
 	u, lang := uiFor(c.GetHeader("Accept-Language"))
-	d, err := a.cfg.Store.GetDeliveryByToken(c, token)
+	d, err := a.cfg.Store.GetDeliveryByToken(c.Request.Context(), token)
 	if err != nil {
 		status := http.StatusNotFound
 		if !errors.Is(err, store.ErrNotFound) {

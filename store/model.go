@@ -152,3 +152,21 @@ type Suppression struct {
 	ContactID string
 	CreatedAt time.Time
 }
+
+// InboundMessage is a message a contact sent us (an SMS reply), kept for
+// audit whether or not it scored.
+type InboundMessage struct {
+	ID                int64
+	Provider          string // "twilio"
+	ProviderMessageID string // Twilio's MessageSid
+	Channel           string // "sms", "whatsapp"
+	From              string
+	To                string
+	Body              string
+	// DeliveryID is the delivery it answered; "" when none was open.
+	DeliveryID string
+	// Outcome says what it did: "score", "comment", "opt_out", "opt_in",
+	// "help", "clarify", "unmatched".
+	Outcome   string
+	CreatedAt time.Time
+}

@@ -41,6 +41,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
+	t.Run("Inbound", func(t *testing.T) { testInbound(t, open(t)) })
+	t.Run("RecentDeliveriesTo", func(t *testing.T) { testRecentDeliveriesTo(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that
