@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,6 +66,42 @@ type Config struct {
 		// Default unsubscribe@<domain of From>.
 		UnsubscribeMailto string `yaml:"unsubscribe_mailto" env:"NPSGATE_SMTP_UNSUBSCRIBE_MAILTO"`
 	} `yaml:"smtp"`
+
+	Twilio struct {
+		// AccountSID (AC…) and AuthToken turn on the sms and whatsapp
+		// channels; without them SMS goes to the outbox. AuthToken also
+		// checks the signature of Twilio's webhooks.
+		AccountSID string `yaml:"account_sid" env:"NPSGATE_TWILIO_ACCOUNT_SID"`
+		AuthToken  string `yaml:"auth_token" env:"NPSGATE_TWILIO_AUTH_TOKEN"`
+		// From is the sending number (E.164), short code or sender id.
+		From string `yaml:"from" env:"NPSGATE_TWILIO_FROM"`
+		// MessagingServiceSID (MG…) is used instead of From when set.
+		MessagingServiceSID string `yaml:"messaging_service_sid" env:"NPSGATE_TWILIO_MESSAGING_SERVICE_SID"`
+		// WhatsAppFrom is the WhatsApp sender number (E.164); empty leaves
+		// the whatsapp channel off.
+		WhatsAppFrom string `yaml:"whatsapp_from" env:"NPSGATE_TWILIO_WHATSAPP_FROM"`
+		// WhatsAppContentSID (HX…) is an approved template; WhatsApp needs
+		// one to open a conversation.
+		WhatsAppContentSID string `yaml:"whatsapp_content_sid" env:"NPSGATE_TWILIO_WHATSAPP_CONTENT_SID"`
+		// APIURL is the base URL of Twilio's REST API. Default
+		// https://api.twilio.com; tests and staging point it elsewhere.
+		APIURL string `yaml:"api_url" env:"NPSGATE_TWILIO_API_URL"`
+	} `yaml:"twilio"`
+
+	SMS struct {
+		// ReplyWindow is how long after sending a text reply counts as an
+		// answer to the survey, unless the survey sets its own. Default
+		// 168h (7 days).
+		ReplyWindow Duration `yaml:"reply_window" env:"NPSGATE_SMS_REPLY_WINDOW"`
+		// HelpText answers HELP.
+		HelpText string `yaml:"help_text" env:"NPSGATE_SMS_HELP_TEXT"`
+		// MaxSegments refuses SMS templates longer than this many
+		// segments. Default 3.
+		MaxSegments int `yaml:"max_segments" env:"NPSGATE_SMS_MAX_SEGMENTS"`
+		// DefaultRegion (ISO 3166, e.g. US) reads phone numbers saved
+		// without a country code; empty requires +country.
+		DefaultRegion string `yaml:"default_region" env:"NPSGATE_SMS_DEFAULT_REGION"`
+	} `yaml:"sms"`
 
 	// APIKeys are the bearer keys of the /v1 API, comma-separated in the
 	// environment. Empty: a key is generated once into <data_dir>/api-key.
@@ -275,6 +312,19 @@ func (c *Config) fillDefaults() {
 			c.SMTP.UnsubscribeMailto = "unsubscribe@" + a.Address[strings.LastIndex(a.Address, "@")+1:]
 		}
 	}
+	if c.Twilio.APIURL == "" {
+		c.Twilio.APIURL = "https://api.twilio.com"
+	}
+	c.Twilio.APIURL = strings.TrimRight(c.Twilio.APIURL, "/")
+	if c.SMS.ReplyWindow == 0 {
+		c.SMS.ReplyWindow = Duration(7 * 24 * time.Hour)
+	}
+	if c.SMS.HelpText == "" {
+		c.SMS.HelpText = "You are receiving a short customer survey. Reply with a number to answer, STOP to opt out."
+	}
+	if c.SMS.MaxSegments == 0 {
+		c.SMS.MaxSegments = 3
+	}
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = 20
 	}
@@ -354,6 +404,9 @@ func (c *Config) Validate() error {
 	if c.SMTP.PoolSize < 1 || c.SMTP.PoolSize > 100 {
 		return bad("smtp.pool_size", "must be between 1 and 100")
 	}
+	if err := c.validateTwilio(bad); err != nil {
+		return err
+	}
 	for i, k := range c.APIKeys {
 		if len(k) < 16 {
 			return bad("api_keys", fmt.Sprintf("key %d is shorter than 16 characters", i+1))
@@ -392,6 +445,49 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+func (c *Config) validateTwilio(bad func(key, msg string) error) error {
+	t := c.Twilio
+	if c.SMS.ReplyWindow < Duration(time.Minute) {
+		return bad("sms.reply_window", "must be at least 1m")
+	}
+	if c.SMS.MaxSegments < 1 || c.SMS.MaxSegments > 10 {
+		return bad("sms.max_segments", "must be between 1 and 10")
+	}
+	if c.SMS.DefaultRegion != "" && len(c.SMS.DefaultRegion) != 2 {
+		return bad("sms.default_region", "want a two-letter country code like US")
+	}
+	if u, err := url.Parse(t.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("twilio.api_url", "want an absolute http(s) URL")
+	}
+	if t.AccountSID == "" {
+		if t.AuthToken != "" || t.From != "" || t.MessagingServiceSID != "" || t.WhatsAppFrom != "" {
+			return bad("twilio.account_sid", "required when any other twilio setting is set")
+		}
+		return nil
+	}
+	if !strings.HasPrefix(t.AccountSID, "AC") || len(t.AccountSID) != 34 {
+		return bad("twilio.account_sid", "want AC followed by 32 characters")
+	}
+	if t.AuthToken == "" {
+		return bad("twilio.auth_token", "required with twilio.account_sid")
+	}
+	if t.From == "" && t.MessagingServiceSID == "" && t.WhatsAppFrom == "" {
+		return bad("twilio.from", "set twilio.from, twilio.messaging_service_sid or twilio.whatsapp_from")
+	}
+	if t.MessagingServiceSID != "" && (!strings.HasPrefix(t.MessagingServiceSID, "MG") || len(t.MessagingServiceSID) != 34) {
+		return bad("twilio.messaging_service_sid", "want MG followed by 32 characters")
+	}
+	if t.WhatsAppFrom != "" && !e164.MatchString(t.WhatsAppFrom) {
+		return bad("twilio.whatsapp_from", "want an E.164 number like +14155550100")
+	}
+	if t.WhatsAppContentSID != "" && !strings.HasPrefix(t.WhatsAppContentSID, "HX") {
+		return bad("twilio.whatsapp_content_sid", "want a Content SID starting with HX")
+	}
+	return nil
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // envOf finds the environment variable of a YAML key path.
 func envOf(key string) string {

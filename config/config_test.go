@@ -76,6 +76,12 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"NPSGATE_WORKER_CONCURRENCY": "many"}, "worker.concurrency"},
 		{map[string]string{"NPSGATE_SURVEY_REPLY_WINDOW": "7 days"}, "survey.reply_window"},
 		{map[string]string{"NPSGATE_LOG_LEVEL": "loud"}, "log.level"},
+		{map[string]string{"NPSGATE_TWILIO_AUTH_TOKEN": "x"}, "twilio.account_sid"},
+		{map[string]string{"NPSGATE_TWILIO_ACCOUNT_SID": "AC123"}, "twilio.account_sid"},
+		{map[string]string{"NPSGATE_TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32)}, "twilio.auth_token"},
+		{map[string]string{"NPSGATE_TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "NPSGATE_TWILIO_AUTH_TOKEN": "t"}, "twilio.from"},
+		{map[string]string{"NPSGATE_TWILIO_API_URL": "ftp://x"}, "twilio.api_url"},
+		{map[string]string{"NPSGATE_SMS_MAX_SEGMENTS": "50"}, "sms.max_segments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantKey, func(t *testing.T) {
