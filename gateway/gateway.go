@@ -26,6 +26,7 @@ import (
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/channels/email"
 	"github.com/npsgate/npsgate/channels/outbox"
+	"github.com/npsgate/npsgate/channels/sms"
 	"github.com/npsgate/npsgate/config"
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/httpapi"
@@ -150,6 +151,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
 			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
+			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
+			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
 			Ready:    func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
 			Registry: reg, Logger: log,
 		})
@@ -176,8 +179,33 @@ func buildChannels(cfg *config.Config, st *store.Store, log *slog.Logger) (*chan
 		log.Info("no SMTP configured: email is kept in the outbox (GET /v1/outbox) instead of being sent")
 		emailCh = outbox.New("email", st)
 	}
-	// SMS goes to the outbox until a provider is configured.
-	for _, ch := range []channels.Channel{emailCh, outbox.New("sms", st)} {
+	list := []channels.Channel{emailCh}
+	if t := cfg.Twilio; t.AccountSID != "" {
+		tc := sms.Config{
+			AccountSID: t.AccountSID, AuthToken: t.AuthToken, From: t.From,
+			MessagingServiceSID: t.MessagingServiceSID, WhatsAppFrom: t.WhatsAppFrom,
+			WhatsAppContentSID: t.WhatsAppContentSID, APIURL: t.APIURL,
+			StatusCallback: cfg.PublicURL + "/v1/inbound/twilio/status", Logger: log,
+		}
+		if t.From != "" || t.MessagingServiceSID != "" {
+			ch, err := sms.New(tc)
+			if err != nil {
+				return nil, &config.Error{Key: "twilio", Msg: err.Error()}
+			}
+			list = append(list, ch)
+		}
+		if t.WhatsAppFrom != "" {
+			ch, err := sms.NewWhatsApp(tc)
+			if err != nil {
+				return nil, &config.Error{Key: "twilio", Msg: err.Error()}
+			}
+			list = append(list, ch)
+		}
+	} else {
+		log.Info("no Twilio configured: SMS is kept in the outbox instead of being sent")
+		list = append(list, outbox.New("sms", st))
+	}
+	for _, ch := range list {
 		if err := reg.Register(ch); err != nil {
 			return nil, err
 		}

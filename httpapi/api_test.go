@@ -32,7 +32,9 @@ type harness struct {
 	now   time.Time
 }
 
-func newHarness(t *testing.T) *harness {
+const twilioToken = "twilio-auth-token-0123456789abcdef"
+
+func newHarness(t *testing.T, tweak ...func(*httpapi.Config)) *harness {
 	t.Helper()
 	st := testenv.Store(t)
 	ropt, err := asynq.ParseRedisURI(testenv.RedisURL(t, testenv.RedisDBHTTPAPI))
@@ -52,12 +54,18 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: st, now: time.Now()}
-	handler, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Store: st, Dispatcher: client, Channels: reg, Templates: tpl,
-		Links:   dispatcher.Links{Base: "http://gateway.test"},
-		APIKeys: []string{apiKey, "second-key-0123456789"},
-		Now:     func() time.Time { return h.now },
-	})
+		Links:           dispatcher.Links{Base: "http://gateway.test"},
+		APIKeys:         []string{apiKey, "second-key-0123456789"},
+		TwilioAuthToken: twilioToken,
+		SMSHelpText:     "Acme surveys. Reply STOP to opt out.",
+		Now:             func() time.Time { return h.now },
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	handler, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

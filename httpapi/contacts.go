@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 
+	"github.com/npsgate/npsgate/internal/phone"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -40,7 +41,7 @@ var externalIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$`)
 // contactFromJSON validates a contact; prefix names the JSON path of the
 // contact in the request ("contact." inside a trigger) so errors point at
 // the exact field.
-func contactFromJSON(in contactJSON, prefix string) (*store.Contact, error) {
+func (a *API) contactFromJSON(in contactJSON, prefix string) (*store.Contact, error) {
 	if !externalIDRE.MatchString(in.ExternalID) {
 		return nil, badField(prefix+"external_id", "external_id must be 1-128 letters, digits or . _ : @ + -")
 	}
@@ -55,9 +56,9 @@ func contactFromJSON(in contactJSON, prefix string) (*store.Contact, error) {
 		c.Email = in.Email
 	}
 	if in.Phone != "" {
-		p, ok := normalizePhone(in.Phone)
-		if !ok {
-			return nil, badField(prefix+"phone", "%q is not a phone number in international form (like +14155550100)", in.Phone)
+		p, err := phone.Normalize(in.Phone, a.cfg.PhoneRegion)
+		if err != nil {
+			return nil, badField(prefix+"phone", "%v; write it in international form, like +14155550100", err)
 		}
 		c.Phone = p
 	}
@@ -101,7 +102,7 @@ func (a *API) putContact(c *gin.Context) {
 		a.fail(c, badField("opted_out_at", "opted_out_at is set by an opt-out, not by PUT"))
 		return
 	}
-	ct, err := contactFromJSON(in, "")
+	ct, err := a.contactFromJSON(in, "")
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -45,16 +44,4 @@ func validEmail(s string) bool {
 	}
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.ContainsAny(s, "\r\n")
-}
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
-// normalizePhone strips the separators people type and checks E.164.
-func normalizePhone(s string) (string, bool) {
-	r := strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
-	n := r.Replace(strings.TrimSpace(s))
-	if strings.HasPrefix(n, "00") {
-		n = "+" + n[2:]
-	}
-	return n, e164.MatchString(n)
 }

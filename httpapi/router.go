@@ -39,6 +39,19 @@ type Config struct {
 	// EditWindow is how long after answering a contact may change the
 	// answer. Default 7 days.
 	EditWindow time.Duration
+	// TwilioAuthToken checks X-Twilio-Signature on Twilio's webhooks;
+	// empty refuses them.
+	TwilioAuthToken string
+	// SMSReplyWindow is how long after sending a text reply answers the
+	// survey, unless the survey sets its own. Default 7 days.
+	SMSReplyWindow time.Duration
+	// SMSHelpText answers HELP.
+	SMSHelpText string
+	// SMSMaxSegments refuses SMS templates longer than this. Default 3.
+	SMSMaxSegments int
+	// PhoneRegion reads numbers saved without +country ("US"); empty
+	// requires +country.
+	PhoneRegion string
 	// Ready reports whether the backing services answer; /readyz uses it.
 	Ready func(context.Context) error
 	// Registry receives the HTTP metrics; nil uses a private one.
@@ -69,6 +82,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.EditWindow == 0 {
 		cfg.EditWindow = 7 * 24 * time.Hour
+	}
+	if cfg.SMSReplyWindow == 0 {
+		cfg.SMSReplyWindow = 7 * 24 * time.Hour
+	}
+	if cfg.SMSMaxSegments == 0 {
+		cfg.SMSMaxSegments = 3
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -114,6 +133,11 @@ func (a *API) routes() *gin.Engine {
 	r.POST("/r/:token", a.replyPost)
 	r.GET("/u/:token", a.unsubscribePage)
 	r.POST("/u/:token", a.unsubscribePost)
+
+	// Provider webhooks authenticate by the provider's signature, not by
+	// an API key.
+	r.POST("/v1/inbound/twilio/sms", a.inboundSMS)
+	r.POST("/v1/inbound/twilio/status", a.twilioStatus)
 
 	v1 := r.Group("/v1", a.authenticate)
 	v1.POST("/surveys", a.createSurvey)

@@ -94,7 +94,7 @@ func (a *API) createTrigger(c *gin.Context) {
 			return
 		}
 	}
-	incoming, err := contactFromJSON(*in.Contact, "contact.")
+	incoming, err := a.contactFromJSON(*in.Contact, "contact.")
 	if err != nil {
 		a.fail(c, err)
 		return

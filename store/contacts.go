@@ -58,13 +58,39 @@ func (s *Store) UpsertContact(ctx context.Context, c *Contact) (created bool, er
 
 // GetContact returns the contact with externalID, or ErrNotFound.
 func (s *Store) GetContact(ctx context.Context, externalID string) (*Contact, error) {
-	var c Contact
-	err := s.q.QueryRowContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE external_id = $1`, externalID).
-		Scan(&c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.TimeZone, &c.Account, &c.Role,
-			jsonCol{&c.Tags}, jsonCol{&c.Attributes}, nullTimeCol{&c.OptedOutAt},
-			timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	c, err := scanContact(s.q.QueryRowContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE external_id = $1`, externalID))
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("get contact %q", externalID), err)
+	}
+	return c, nil
+}
+
+// ContactsByPhone returns every contact saved with the E.164 number: an
+// SMS opt-out from that number applies to all of them.
+func (s *Store) ContactsByPhone(ctx context.Context, phone string) ([]*Contact, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE phone = $1 ORDER BY external_id`, phone)
+	if err != nil {
+		return nil, wrapErr("contacts by phone", err)
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, wrapErr("contacts by phone", err)
+		}
+		out = append(out, c)
+	}
+	return out, wrapErr("contacts by phone", rows.Err())
+}
+
+func scanContact(row scanner) (*Contact, error) {
+	var c Contact
+	err := row.Scan(&c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.TimeZone, &c.Account, &c.Role,
+		jsonCol{&c.Tags}, jsonCol{&c.Attributes}, nullTimeCol{&c.OptedOutAt},
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	if err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

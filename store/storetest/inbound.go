@@ -89,3 +89,21 @@ func testRecentDeliveriesTo(t *testing.T, s *store.Store) {
 	_, err = s.GetDeliveryByProviderID(ctx, "whatsapp", "SMabc")
 	wantErr(t, "provider id on another channel", err, store.ErrNotFound)
 }
+
+func testContactsByPhone(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	for _, c := range []*store.Contact{
+		{ExternalID: "b", Phone: "+15550100"}, {ExternalID: "a", Phone: "+15550100"}, {ExternalID: "c", Phone: "+15550111"},
+	} {
+		if _, err := s.UpsertContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ContactsByPhone(ctx, "+15550100")
+	if err != nil || len(got) != 2 || got[0].ExternalID != "a" || got[1].ExternalID != "b" {
+		t.Fatalf("ContactsByPhone = %v, %v", got, err)
+	}
+	if got, err := s.ContactsByPhone(ctx, "+19999999"); err != nil || len(got) != 0 {
+		t.Fatalf("unknown number: %v, %v", got, err)
+	}
+}

@@ -43,6 +43,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, open(t)) })
 	t.Run("RecentDeliveriesTo", func(t *testing.T) { testRecentDeliveriesTo(t, open(t)) })
+	t.Run("ContactsByPhone", func(t *testing.T) { testContactsByPhone(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that

@@ -20,3 +20,4 @@ CREATE INDEX inbound_messages_from_idx ON inbound_messages (from_address, create
 -- callbacks find a delivery by the provider's message id.
 CREATE INDEX deliveries_address_idx ON deliveries (address, created_at);
 CREATE INDEX deliveries_provider_message_idx ON deliveries (provider_message_id);
+CREATE INDEX contacts_phone_idx ON contacts (phone);

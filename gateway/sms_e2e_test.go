@@ -1,0 +1,89 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/npsgate/npsgate/internal/twiliotest"
+)
+
+// sms posts a signed inbound SMS as Twilio would, to the public URL's path
+// on the local server, and returns the TwiML answer.
+func (r *running) sms(from, body, sid string) string {
+	r.t.Helper()
+	form := url.Values{"MessageSid": {sid}, "AccountSid": {twiliotest.DefaultAccountSID}, "From": {from},
+		"To": {"+14155550199"}, "Body": {body}}
+	req, _ := http.NewRequest("POST", r.base+"/v1/inbound/twilio/sms", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twiliotest.SignatureHeader, twiliotest.Sign(twiliotest.DefaultAuthToken, publicURL+"/v1/inbound/twilio/sms", form))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		r.t.Fatalf("inbound sms: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestNPSBySMS: a trigger on the SMS channel reaches the local Twilio
+// server, a signed reply records the score and then the comment, STOP
+// silences the contact everywhere.
+func TestNPSBySMS(t *testing.T) {
+	tw := twiliotest.Start(t)
+	r := start(t, map[string]string{
+		"NPSGATE_TWILIO_ACCOUNT_SID": twiliotest.DefaultAccountSID,
+		"NPSGATE_TWILIO_AUTH_TOKEN":  twiliotest.DefaultAuthToken,
+		"NPSGATE_TWILIO_FROM":        "+14155550199",
+		"NPSGATE_TWILIO_API_URL":     tw.URL(),
+	})
+	if code, body := r.api("POST", "/v1/surveys", map[string]any{"key": "support", "product_name": "Acme Support", "channels": []string{"sms", "email"}}); code != 201 {
+		t.Fatalf("survey: %d %v", code, body)
+	}
+	_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "support",
+		"contact": map[string]any{"external_id": "p-1", "phone": "+1 415 555 0100", "email": "p1@customer.example"}})
+	id := tr["delivery_id"].(string)
+	if tr["channel"] != "sms" {
+		t.Fatalf("channel %v", tr["channel"])
+	}
+	if err := tw.WaitFor(1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	req := tw.Accepted()[0]
+	if req.To != "+14155550100" || req.From != "+14155550199" || !strings.Contains(req.Body, "Acme Support") ||
+		!strings.Contains(req.Body, publicURL+"/r/") || req.StatusCallback != publicURL+"/v1/inbound/twilio/status?d="+id {
+		t.Fatalf("what went to Twilio: %+v", req)
+	}
+	d := r.waitStatus(id, "sent")
+	if d["provider_message_id"] != req.SID {
+		t.Fatalf("provider id %v, Twilio sid %s", d["provider_message_id"], req.SID)
+	}
+
+	if answer := r.sms("+14155550100", "nine", "SM"+strings.Repeat("1", 32)); !strings.Contains(answer, "What do you like most") {
+		t.Fatalf("answer to the score: %s", answer)
+	}
+	r.sms("+14155550100", "Quick and friendly", "SM"+strings.Repeat("2", 32))
+	_, list := r.api("GET", "/v1/responses?survey=support", nil)
+	rs := list["responses"].([]any)
+	if len(rs) != 1 || rs[0].(map[string]any)["score"] != 9.0 || rs[0].(map[string]any)["comment"] != "Quick and friendly" {
+		t.Fatalf("responses: %v", list)
+	}
+
+	if answer := r.sms("+14155550100", "STOP", "SM"+strings.Repeat("3", 32)); !strings.Contains(answer, "unsubscribed") {
+		t.Fatalf("stop: %s", answer)
+	}
+	// Opted out everywhere: neither SMS nor email goes out.
+	for _, ch := range []string{"sms", "email"} {
+		_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "support", "channel": ch, "contact": map[string]any{"external_id": "p-1"}})
+		r.waitStatus(tr["delivery_id"].(string), "suppressed")
+	}
+	if tw.Count() != 1 || r.smtp.Count() != 0 {
+		t.Fatalf("messages after STOP: %d SMS, %d email", tw.Count(), r.smtp.Count())
+	}
+}

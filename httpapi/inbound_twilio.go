@@ -1,0 +1,335 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/survey"
+)
+
+// smsWords are the gateway's own SMS answers around the survey's texts.
+type smsWords struct {
+	Thanks, ThanksComment, Clarify, Unmatched, OptedOut, OptedIn string
+}
+
+var smsText = map[string]smsWords{
+	"en": {
+		Thanks:        "Thank you!",
+		ThanksComment: "Thank you for your feedback!",
+		Clarify:       "Please reply with a number from %d to %d.",
+		Unmatched:     "Thank you for your message. There is no open survey for this number.",
+		OptedOut:      "You are unsubscribed and will get no more surveys from us. Reply START to subscribe again.",
+		OptedIn:       "You are subscribed again. Reply STOP to unsubscribe.",
+	},
+	"zh-CN": {
+		Thanks:        "谢谢！",
+		ThanksComment: "感谢您的反馈！",
+		Clarify:       "请回复 %d 到 %d 之间的一个数字。",
+		Unmatched:     "感谢您的消息。此号码目前没有待回复的问卷。",
+		OptedOut:      "您已退订，将不会再收到我们的问卷。回复 START 可重新订阅。",
+		OptedIn:       "您已重新订阅。回复 TD 或 STOP 可退订。",
+	},
+	"zh-TW": {
+		Thanks:        "謝謝！",
+		ThanksComment: "感謝您的回饋！",
+		Clarify:       "請回覆 %d 到 %d 之間的一個數字。",
+		Unmatched:     "感謝您的訊息。此號碼目前沒有待回覆的問卷。",
+		OptedOut:      "您已取消訂閱，將不會再收到我們的問卷。回覆 START 可重新訂閱。",
+		OptedIn:       "您已重新訂閱。回覆 STOP 可取消訂閱。",
+	},
+}
+
+// smsLookback bounds how far back a reply looks for the delivery it
+// answers; each survey's own window then decides.
+const smsLookback = 90 * 24 * time.Hour
+
+// twilioParams checks X-Twilio-Signature against the public URL of the
+// request, as Twilio computed it, and returns the form. A request that is
+// not signed with our auth token is refused before anything is read into
+// the store.
+func (a *API) twilioParams(c *gin.Context) (map[string]string, bool) {
+	if a.cfg.TwilioAuthToken == "" {
+		a.fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "Twilio is not configured"})
+		return nil, false
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		a.fail(c, &apiError{Status: http.StatusBadRequest, Code: "malformed_form", Message: "malformed form body"})
+		return nil, false
+	}
+	params := make(map[string]string, len(c.Request.PostForm))
+	for k, v := range c.Request.PostForm {
+		if len(v) > 0 {
+			params[k] = v[0]
+		}
+	}
+	url := a.cfg.Links.Base + c.Request.URL.RequestURI()
+	sig := c.GetHeader("X-Twilio-Signature")
+	validator := twclient.NewRequestValidator(a.cfg.TwilioAuthToken)
+	if sig == "" || !validator.Validate(url, params, sig) {
+		a.log.Warn("twilio webhook with a bad signature", "path", c.FullPath(), "ip", c.ClientIP())
+		a.fail(c, &apiError{Status: http.StatusForbidden, Code: "bad_signature", Message: "X-Twilio-Signature does not match"})
+		return nil, false
+	}
+	return params, true
+}
+
+// twiml answers Twilio with zero or one message.
+func twiml(c *gin.Context, message string) {
+	var b strings.Builder
+	b.WriteString(xml.Header + "<Response>")
+	if message != "" {
+		b.WriteString("<Message>")
+		_ = xml.EscapeText(&b, []byte(message))
+		b.WriteString("</Message>")
+	}
+	b.WriteString("</Response>")
+	c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(b.String()))
+}
+
+// inboundSMS turns a text reply into a score, a comment, an opt-out or a
+// clarifying question. The message is claimed by its MessageSid in the same
+// transaction as its effects, so Twilio's retry of the webhook changes
+// nothing and a failure leaves the retry free to try again.
+func (a *API) inboundSMS(c *gin.Context) {
+	params, ok := a.twilioParams(c)
+	if !ok {
+		return
+	}
+	sid := params["MessageSid"]
+	if sid == "" {
+		sid = params["SmsSid"]
+	}
+	from, channel := params["From"], "sms"
+	if rest, ok := strings.CutPrefix(from, "whatsapp:"); ok {
+		from, channel = rest, "whatsapp"
+	}
+	if sid == "" || from == "" {
+		a.fail(c, badField("MessageSid", "MessageSid and From are required"))
+		return
+	}
+	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: sid, Channel: channel, From: from,
+		To: strings.TrimPrefix(params["To"], "whatsapp:"), Body: params["Body"]}
+	ctx := c.Request.Context()
+	var answer string
+	err := a.cfg.Store.InTx(ctx, func(tx *store.Store) error {
+		created, err := tx.RecordInbound(ctx, msg)
+		if err != nil || !created {
+			return err // a retry of a message already handled: answer nothing
+		}
+		var deliveryID, outcome string
+		answer, deliveryID, outcome, err = a.handleReply(ctx, tx, msg)
+		if err != nil {
+			return err
+		}
+		return tx.SetInboundOutcome(ctx, msg.Provider, sid, deliveryID, outcome)
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	twiml(c, answer)
+}
+
+func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.InboundMessage) (answer, deliveryID, outcome string, err error) {
+	now := a.cfg.Now()
+	contacts, err := tx.ContactsByPhone(ctx, msg.From)
+	if err != nil {
+		return "", "", "", err
+	}
+	locale := ""
+	if len(contacts) > 0 {
+		locale = contacts[0].Locale
+	}
+	words := smsText[survey.MatchLocale(locale)]
+
+	// Keywords come first and need no open survey: STOP must work even
+	// months after the last message.
+	switch survey.ParseReply(survey.NPS, msg.Body).Kind {
+	case survey.ReplyOptOut:
+		for _, ct := range contacts {
+			if err := tx.OptOutContact(ctx, ct.ExternalID, "stop", now); err != nil {
+				return "", "", "", err
+			}
+		}
+		for _, ch := range []string{"sms", "whatsapp"} {
+			if err := tx.AddSuppression(ctx, store.Suppression{Channel: ch, Address: msg.From, Reason: "stop", CreatedAt: now}); err != nil {
+				return "", "", "", err
+			}
+		}
+		a.log.Info("sms opt-out", "contacts", len(contacts))
+		return words.OptedOut, "", "opt_out", nil
+	case survey.ReplyOptIn:
+		for _, ct := range contacts {
+			if err := tx.OptInContact(ctx, ct.ExternalID); err != nil {
+				return "", "", "", err
+			}
+		}
+		for _, ch := range []string{"sms", "whatsapp"} {
+			if err := tx.RemoveSuppression(ctx, ch, msg.From); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return "", "", "", err
+			}
+		}
+		return words.OptedIn, "", "opt_in", nil
+	case survey.ReplyHelp:
+		return a.cfg.SMSHelpText, "", "help", nil
+	}
+
+	d, sv, err := a.openDelivery(ctx, tx, msg.From, now)
+	if err != nil {
+		return "", "", "", err
+	}
+	if d == nil {
+		return words.Unmatched, "", "unmatched", nil
+	}
+	words = smsText[survey.MatchLocale(d.Locale)]
+	existing, err := tx.GetResponseByDelivery(ctx, d.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", "", "", err
+	}
+	reply := survey.ParseReply(sv.Kind, msg.Body)
+	text, _ := survey.TextFor(sv.Kind, sv.Texts, d.Locale)
+	text = text.WithProduct(sv.ProductName)
+
+	// After a score, the next message is the comment, unless it is only a
+	// new score ("8"), which updates the answer.
+	if existing != nil && !(reply.Kind == survey.ReplyScore && reply.Rest == "") {
+		existing.Comment = joinComment(existing.Comment, strings.TrimSpace(msg.Body))
+		if _, err := tx.SaveResponse(ctx, existing); err != nil {
+			return "", "", "", err
+		}
+		return words.ThanksComment, d.ID, "comment", nil
+	}
+	if reply.Kind != survey.ReplyScore {
+		lo, hi := sv.Kind.Range()
+		return fmt.Sprintf(words.Clarify, lo, hi), d.ID, "clarify", nil
+	}
+	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score,
+		Category: sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
+	if existing != nil {
+		r.Comment, r.MayContact = existing.Comment, existing.MayContact
+	}
+	if _, err := tx.SaveResponse(ctx, r); err != nil {
+		return "", "", "", err
+	}
+	if _, err := tx.Transition(ctx, d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
+		return "", "", "", err
+	}
+	a.log.Info("sms response recorded", "delivery_id", d.ID, "category", r.Category)
+	if r.Comment != "" {
+		return words.ThanksComment, d.ID, "score", nil
+	}
+	return words.Thanks + " " + text.FollowUp(r.Category), d.ID, "score", nil
+}
+
+// openDelivery finds the newest SMS or WhatsApp delivery to the number that
+// is still inside its survey's reply window.
+func (a *API) openDelivery(ctx context.Context, tx *store.Store, from string, now time.Time) (*store.Delivery, *store.Survey, error) {
+	list, err := tx.RecentDeliveriesTo(ctx, []string{"sms", "whatsapp"}, from, now.Add(-smsLookback), 20)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range list {
+		sv, err := tx.GetSurvey(ctx, d.SurveyKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		window := a.cfg.SMSReplyWindow
+		if sv.ReplyWindow > 0 {
+			window = sv.ReplyWindow
+		}
+		start := d.CreatedAt
+		if d.SentAt != nil {
+			start = *d.SentAt
+		}
+		if now.Before(start.Add(window)) && now.Before(d.ExpiresAt) {
+			return d, sv, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+func joinComment(old, add string) string {
+	switch {
+	case add == "":
+		return old
+	case old == "":
+		return add
+	}
+	return old + "\n" + add
+}
+
+// twilioStatus moves deliveries along as Twilio reports them. Callbacks can
+// come twice or out of order; each move is a compare-and-set from the
+// states that come before it, so a status never goes backwards.
+func (a *API) twilioStatus(c *gin.Context) {
+	params, ok := a.twilioParams(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	sid := params["MessageSid"]
+	var (
+		d   *store.Delivery
+		err error
+	)
+	// The callback URL carries our delivery id, so a callback that beats
+	// our own record of the send still finds its delivery.
+	if id := c.Query("d"); id != "" {
+		d, err = a.cfg.Store.GetDelivery(ctx, id)
+		if err == nil && d.ProviderMessageID != "" && sid != "" && d.ProviderMessageID != sid {
+			err = store.ErrNotFound
+		}
+	} else {
+		d, err = a.cfg.Store.GetDeliveryByProviderID(ctx, channelOf(params["To"]), sid)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		c.Status(http.StatusNoContent) // not ours (or erased): nothing to retry
+		return
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	upd := store.Update{ProviderMessageID: sid}
+	switch status := params["MessageStatus"]; status {
+	case "sent":
+		_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSent, upd)
+	case "delivered", "read":
+		_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending, store.StatusSent}, store.StatusDelivered, upd)
+	case "undelivered", "failed":
+		code := params["ErrorCode"]
+		upd.Reason = strings.TrimSpace(fmt.Sprintf("twilio %s %s", status, code))
+		if code == "21610" {
+			if err = a.cfg.Store.OptOutContact(ctx, d.ContactID, "stop", a.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			upd.Reason = "opted_out: twilio 21610"
+			_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending, store.StatusSent}, store.StatusSuppressed, upd)
+			break
+		}
+		_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending, store.StatusSent}, store.StatusFailed, upd)
+	default:
+		// queued, accepted, sending, scheduled: nothing we track.
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func channelOf(to string) string {
+	if strings.HasPrefix(to, "whatsapp:") {
+		return "whatsapp"
+	}
+	return "sms"
+}
