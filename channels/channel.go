@@ -26,11 +26,24 @@ type Message struct {
 	HTML    string
 	// ReplyURL is the link to the reply page.
 	ReplyURL string
+	// Question and Scores let rich channels (chat cards) draw their own
+	// buttons: each score links to the reply page with it preselected.
+	Question string
+	Scores   []Score
+	// Kind is "survey" for a survey, "alert" or "digest" for messages to
+	// the people who run the surveys.
+	Kind string
 	// UnsubscribeURL is the https one-click unsubscribe link (RFC 8058) and
 	// UnsubscribeMailto the mailto: alternative; email puts both in
 	// List-Unsubscribe.
 	UnsubscribeURL    string
 	UnsubscribeMailto string
+}
+
+// Score is one answer button of a survey message.
+type Score struct {
+	Value int
+	URL   string
 }
 
 // Result is what a provider says about an accepted message.

@@ -185,9 +185,13 @@ func (s *Sender) render(ctx context.Context, d *store.Delivery) (*channels.Messa
 		return nil, fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
 	}
 	data := MessageData(sv, d, s.Links)
-	m, err := s.Templates.Render(d.Channel, d.Locale, templates.Overrides(sv.Templates), data)
+	m, err := s.Templates.Render(TemplateFamily(d.Channel), d.Locale, templates.Overrides(sv.Templates), data)
 	if err != nil {
 		return nil, err
+	}
+	scores := make([]channels.Score, len(data.Scores))
+	for i, sc := range data.Scores {
+		scores[i] = channels.Score{Value: sc.Value, URL: sc.URL}
 	}
 	return &channels.Message{
 		DeliveryID:        d.ID,
@@ -199,6 +203,9 @@ func (s *Sender) render(ctx context.Context, d *store.Delivery) (*channels.Messa
 		ReplyURL:          data.ReplyURL,
 		UnsubscribeURL:    data.UnsubscribeURL,
 		UnsubscribeMailto: s.Links.UnsubscribeMailtoURL(d.Token),
+		Question:          data.Question,
+		Scores:            scores,
+		Kind:              "survey",
 	}, nil
 }
 
@@ -217,6 +224,18 @@ func MessageData(sv *store.Survey, d *store.Delivery, l Links) templates.Data {
 		data.Scores = append(data.Scores, templates.Score{Value: n, URL: l.Score(d.Token, n)})
 	}
 	return data
+}
+
+// TemplateFamily is the template set a channel renders with: email, sms
+// (also WhatsApp) or chat (every chat robot and webhook).
+func TemplateFamily(channel string) string {
+	switch channel {
+	case "email", "sms":
+		return channel
+	case "whatsapp":
+		return "sms"
+	}
+	return "chat"
 }
 
 func statusIn(s store.DeliveryStatus, set []store.DeliveryStatus) bool {
