@@ -33,6 +33,8 @@ type Survey struct {
 	Templates map[string]map[string]map[string]string
 	// ReplyWindow is how long a reply token stays valid after sending.
 	ReplyWindow time.Duration
+	// AlertTargets receive the default alert: every detractor.
+	AlertTargets []Target
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -169,4 +171,98 @@ type InboundMessage struct {
 	// "help", "clarify", "unmatched".
 	Outcome   string
 	CreatedAt time.Time
+}
+
+// Target is where an alert goes: a channel and its address (an email
+// address, a phone number, a chat webhook URL).
+type Target struct {
+	Channel string `json:"channel"`
+	Address string `json:"address"`
+}
+
+// AlertRule raises an alert for responses that match all of its
+// conditions. Zero conditions match everything.
+type AlertRule struct {
+	ID      string
+	Name    string
+	Survey  string // "" = any survey
+	// Categories the response must be in; empty = any.
+	Categories []survey.Category
+	// ScoreMin and ScoreMax bound the score; -1 = open.
+	ScoreMin, ScoreMax int
+	// Attributes the contact must have: "account", "role", "tier", any
+	// attribute; a value "*" only requires the attribute to be set.
+	Attributes map[string]string
+	// Comment is "present", "absent" or "" (either).
+	Comment   string
+	Priority  string // P1, P2, P3
+	Targets   []Target
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AlertStatus is where an alert is.
+type AlertStatus string
+
+const (
+	AlertPending AlertStatus = "pending"
+	// AlertWaiting: the target was rate-limited; the alert is sent with
+	// the others waiting for that target, as one summary.
+	AlertWaiting AlertStatus = "waiting"
+	AlertSent    AlertStatus = "sent"
+	AlertFailed  AlertStatus = "failed"
+)
+
+// Alert is one response brought to one target by one rule.
+type Alert struct {
+	ID         string
+	ResponseID string
+	RuleID     string
+	Target     Target
+	// TargetKey identifies the target without holding its secret URL.
+	TargetKey         string
+	Priority          string
+	Status            AlertStatus
+	Sends             int
+	SentComment       string
+	ProviderMessageID string
+	Reason            string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// WebhookSubscription sends events to a URL, signed with its secret.
+type WebhookSubscription struct {
+	ID        string
+	URL       string
+	Secret    string
+	Events    []string
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// WebhookEvent is one event for one subscription, with its delivery state.
+type WebhookEvent struct {
+	ID             string // the webhook-id header: unique per subscription and event
+	SubscriptionID string
+	EventID        string
+	Type           string
+	Payload        []byte
+	Status         string // pending, succeeded, failed
+	Attempts       int
+	LastStatus     int
+	LastError      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// WebhookAttempt is one POST of an event and what came back.
+type WebhookAttempt struct {
+	At         time.Time
+	StatusCode int
+	Response   string
+	Error      string
+	Duration   time.Duration
 }

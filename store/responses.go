@@ -99,6 +99,15 @@ func (s *Store) GetResponseByDelivery(ctx context.Context, deliveryID string) (*
 	return r, nil
 }
 
+// GetResponse returns the response with id, or ErrNotFound.
+func (s *Store) GetResponse(ctx context.Context, id string) (*Response, error) {
+	r, err := scanResponse(s.q.QueryRowContext(ctx, `SELECT `+responseColumns+` FROM responses WHERE id = $1`, id))
+	if err != nil {
+		return nil, wrapErr(fmt.Sprintf("get response %q", id), err)
+	}
+	return r, nil
+}
+
 // ResponseFilter selects responses for ListResponses. Zero fields do not
 // filter.
 type ResponseFilter struct {

@@ -44,6 +44,10 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, open(t)) })
 	t.Run("RecentDeliveriesTo", func(t *testing.T) { testRecentDeliveriesTo(t, open(t)) })
 	t.Run("ContactsByPhone", func(t *testing.T) { testContactsByPhone(t, open(t)) })
+	t.Run("AlertRules", func(t *testing.T) { testAlertRules(t, open(t)) })
+	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open(t)) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open(t)) })
+	t.Run("SurveyAlertTargets", func(t *testing.T) { testSurveyAlertTargets(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that
