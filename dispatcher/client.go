@@ -2,10 +2,12 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/npsgate/npsgate/store"
@@ -55,4 +57,21 @@ func (c *Client) ScheduleDelivery(ctx context.Context, d *store.Delivery) error 
 		opts = append(opts, asynq.ProcessAt(d.SendAt))
 	}
 	return c.Enqueue(ctx, SendDelivery{ID: d.ID}, opts...)
+}
+
+// NotifyResponse queues the closed loop for a saved response.
+func (c *Client) NotifyResponse(ctx context.Context, responseID, event string) error {
+	return c.Enqueue(ctx, NotifyResponse{ResponseID: responseID, Event: event},
+		asynq.Queue(QueueAlerts), asynq.MaxRetry(c.maxRetry))
+}
+
+// Emit queues an event for the webhook subscriptions. data is marshalled
+// as the event's "data".
+func (c *Client) Emit(ctx context.Context, typ string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", typ, err)
+	}
+	ev := Event{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, Timestamp: time.Now().UTC().Format(time.RFC3339), Data: b}
+	return c.Enqueue(ctx, FanoutEvent{Event: ev}, asynq.TaskID("event:"+ev.ID), asynq.Queue(QueueWebhooks), asynq.MaxRetry(c.maxRetry))
 }

@@ -92,7 +92,7 @@ func (e *env) worker() {
 	w := dispatcher.NewWorker(e.redis, dispatcher.WorkerConfig{
 		Concurrency: 4, RetryBaseDelay: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second, Logger: quiet(),
-	}, e.sender)
+	}, e.sender, nil)
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,7 +22,9 @@ type Sender struct {
 	Channels  *channels.Registry
 	Templates *templates.Set
 	Links     Links
-	Logger    *slog.Logger
+	// Events, when set, receives delivery.failed and contact.opted_out.
+	Events *Client
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -121,6 +123,7 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 		if err := s.Store.OptOutContact(ctx, d.ContactID, "provider: "+words, s.now()); err != nil {
 			log.Error("opt-out from provider not recorded", "err", err)
 		}
+		s.emit(ctx, log, EventContactOptedOut, OptedOutData{ContactID: d.ContactID, Channel: d.Channel, Reason: words})
 		if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSuppressed,
 			store.Update{Reason: "opted_out: " + words}); err != nil {
 			return err
@@ -151,6 +154,36 @@ func (s *Sender) fail(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 		return
 	}
 	log.Warn("delivery failed", "reason", reason)
+	s.emit(ctx, log, EventDeliveryFailed, DeliveryFailedData{ID: d.ID, Survey: d.SurveyKey, ContactID: d.ContactID,
+		Channel: d.Channel, Reason: reason, Metadata: d.Metadata})
+}
+
+// DeliveryFailedData is the "data" of delivery.failed.
+type DeliveryFailedData struct {
+	ID        string            `json:"id"`
+	Survey    string            `json:"survey"`
+	ContactID string            `json:"contact_id"`
+	Channel   string            `json:"channel"`
+	Reason    string            `json:"reason"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// OptedOutData is the "data" of contact.opted_out.
+type OptedOutData struct {
+	ContactID string `json:"contact_id"`
+	Channel   string `json:"channel"`
+	Reason    string `json:"reason"`
+}
+
+// emit sends an event to the webhook subscriptions; losing one is logged,
+// never a reason to fail the send that raised it.
+func (s *Sender) emit(ctx context.Context, log *slog.Logger, typ string, data any) {
+	if s.Events == nil {
+		return
+	}
+	if err := s.Events.Emit(ctx, typ, data); err != nil {
+		log.Error("event not queued", "type", typ, "err", err)
+	}
 }
 
 // gate returns why a delivery must not be sent, or "" to go on. Opt-outs are

@@ -63,3 +63,70 @@ func register[T TaskArgs](mux *asynq.ServeMux, fn func(context.Context, T) error
 // provider's rate limit: asynq then retries it after the provider's delay
 // without counting a failure.
 var ErrRateLimited = errors.New("rate limited")
+
+// NotifyResponse runs the closed loop for a saved response: alert rules and
+// webhook events. Event is "response.created" or "response.updated".
+type NotifyResponse struct {
+	ResponseID string `json:"response_id"`
+	Event      string `json:"event"`
+}
+
+// Kind implements TaskArgs.
+func (NotifyResponse) Kind() string { return "response:notify" }
+
+// SendAlert brings one alert to its target (or a follow-up with a new
+// comment).
+type SendAlert struct {
+	AlertID string `json:"alert_id"`
+}
+
+// Kind implements TaskArgs.
+func (SendAlert) Kind() string { return "alert:send" }
+
+// FlushAlerts sends the alerts that waited for a rate-limited target as one
+// summary.
+type FlushAlerts struct {
+	TargetKey string `json:"target_key"`
+}
+
+// Kind implements TaskArgs.
+func (FlushAlerts) Kind() string { return "alert:flush" }
+
+// FanoutEvent turns one event into a webhook event per subscription.
+type FanoutEvent struct {
+	Event Event `json:"event"`
+}
+
+// Kind implements TaskArgs.
+func (FanoutEvent) Kind() string { return "event:fanout" }
+
+// SendWebhook posts one webhook event to its subscription.
+type SendWebhook struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind implements TaskArgs.
+func (SendWebhook) Kind() string { return "webhook:send" }
+
+// Event is what subscribers receive, in the Standard Webhooks shape:
+// {"type": …, "timestamp": …, "data": {…}}. ID is unique per event; each
+// subscription's copy gets its own webhook-id.
+type Event struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp string          `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Event types subscribers can choose.
+const (
+	EventResponseCreated = "response.created"
+	EventResponseUpdated = "response.updated"
+	EventDeliveryFailed  = "delivery.failed"
+	EventContactOptedOut = "contact.opted_out"
+	QueueAlerts          = "alerts"
+	QueueWebhooks        = "webhooks"
+)
+
+// EventTypes lists the event types, for validation.
+var EventTypes = []string{EventResponseCreated, EventResponseUpdated, EventDeliveryFailed, EventContactOptedOut}

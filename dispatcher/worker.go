@@ -39,9 +39,9 @@ type Worker struct {
 	log *slog.Logger
 }
 
-// NewWorker builds a worker for the sender's pipeline. Nothing runs until
-// Start.
-func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
+// NewWorker builds a worker for the send pipeline and, with a notifier,
+// the closed loop (alerts and webhooks). Nothing runs until Start.
+func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier *Notifier) *Worker {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 20
 	}
@@ -73,6 +73,13 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender) *Worker {
 	})
 	mux := asynq.NewServeMux()
 	register(mux, sender.Send)
+	if notifier != nil {
+		register(mux, notifier.Notify)
+		register(mux, notifier.SendAlert)
+		register(mux, notifier.FlushAlerts)
+		register(mux, notifier.Fanout)
+		register(mux, notifier.SendWebhook)
+	}
 	return &Worker{srv: srv, mux: mux, log: log}
 }
 
@@ -92,12 +99,17 @@ func (w *Worker) Shutdown() {
 }
 
 // retryDelay backs off exponentially with jitter (base, 2×base, 4×base …,
-// capped at 1h), or waits what a rate-limited provider asked for.
+// capped at 1h), or waits what a rate-limited provider asked for. Webhook
+// events follow their own schedule of about a day, scaled by base/10s so
+// that tests can run it in milliseconds.
 func retryDelay(base time.Duration) asynq.RetryDelayFunc {
-	return func(n int, err error, _ *asynq.Task) time.Duration {
+	return func(n int, err error, t *asynq.Task) time.Duration {
 		var pe *channels.Error
 		if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
 			return pe.RetryAfter
+		}
+		if t != nil && t.Type() == (SendWebhook{}).Kind() {
+			return time.Duration(float64(webhookRetryDelay(n)) * float64(base) / float64(10*time.Second))
 		}
 		d := base * time.Duration(math.Pow(2, float64(min(n, 16))))
 		if d > time.Hour || d <= 0 {

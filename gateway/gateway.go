@@ -136,7 +136,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			RetryBaseDelay:  time.Duration(cfg.Worker.RetryBaseDelay),
 			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
-		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Logger: log})
+		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client, Logger: log},
+			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log})
 	}
 	if role&RoleWorker != 0 {
 		g.recoverer = &dispatcher.Recoverer{Store: g.Store, Client: g.Client, Logger: log}

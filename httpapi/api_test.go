@@ -340,3 +340,80 @@ func TestReplyPageUnknownToken(t *testing.T) {
 		}
 	}
 }
+
+func TestSMSTemplateReport(t *testing.T) {
+	h := newHarness(t)
+	a := h.do("POST", "/v1/surveys", map[string]any{"key": "sms-ok", "product_name": "Acme", "channels": []string{"sms"}})
+	if a.status != 201 {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	en := a.body["sms"].(map[string]any)["en"].(map[string]any)
+	zh := a.body["sms"].(map[string]any)["zh-CN"].(map[string]any)
+	if en["encoding"] != "GSM-7" || en["segments"] != 1.0 || zh["encoding"] != "UCS-2" {
+		t.Fatalf("report: %v", a.body["sms"])
+	}
+	long := strings.Repeat("Please tell us how we did. ", 30) + "{{.ReplyURL}}"
+	a = h.do("POST", "/v1/surveys", map[string]any{"key": "sms-long", "product_name": "Acme", "channels": []string{"sms"},
+		"templates": map[string]any{"sms": map[string]any{"en": map[string]any{"text": long}}}})
+	if a.status != 400 || a.errField() != "templates.sms.en.text" || !strings.Contains(a.raw, "GSM-7 segments") {
+		t.Fatalf("long sms: %d %s", a.status, a.raw)
+	}
+}
+
+func TestAlertRulesAndWebhooksAPI(t *testing.T) {
+	h := newHarness(t)
+	bad := []struct {
+		path  string
+		body  map[string]any
+		field string
+	}{
+		{"/v1/alert-rules", map[string]any{"priority": "P0", "targets": []any{map[string]any{"channel": "email", "address": "cs@acme.test"}}}, "priority"},
+		{"/v1/alert-rules", map[string]any{"categories": []string{"fans"}, "targets": []any{map[string]any{"channel": "email", "address": "cs@acme.test"}}}, "categories[0]"},
+		{"/v1/alert-rules", map[string]any{"targets": []any{}}, "targets"},
+		{"/v1/alert-rules", map[string]any{"targets": []any{map[string]any{"channel": "email", "address": "nope"}}}, "targets[0].address"},
+		{"/v1/alert-rules", map[string]any{"targets": []any{map[string]any{"channel": "fax", "address": "1"}}}, "targets[0].channel"},
+		{"/v1/alert-rules", map[string]any{"score_min": 5, "score_max": 3, "targets": []any{map[string]any{"channel": "email", "address": "cs@acme.test"}}}, "score_max"},
+		{"/v1/webhooks", map[string]any{"url": "ftp://x", "events": []string{"response.created"}}, "url"},
+		{"/v1/webhooks", map[string]any{"url": "https://crm.test/hook", "events": []string{"response.deleted"}}, "events[0]"},
+		{"/v1/webhooks", map[string]any{"url": "https://crm.test/hook"}, "events"},
+		{"/v1/webhooks", map[string]any{"url": "https://crm.test/hook", "events": []string{"*"}, "secret": "short"}, "secret"},
+	}
+	for _, b := range bad {
+		if a := h.do("POST", b.path, b.body); a.status != 400 || a.errField() != b.field {
+			t.Errorf("%s %v: %d %s, want field %s", b.path, b.body, a.status, a.raw, b.field)
+		}
+	}
+	a := h.do("POST", "/v1/alert-rules", map[string]any{"name": "KA detractors", "categories": []string{"detractor"},
+		"attributes": map[string]string{"tier": "KA"}, "priority": "P1",
+		"targets": []any{map[string]any{"channel": "sms", "address": "+1 415 555 0100"}}})
+	if a.status != 201 || a.body["targets"].([]any)[0].(map[string]any)["address"] != "+14155550100" {
+		t.Fatalf("create rule: %d %s", a.status, a.raw)
+	}
+	id := a.body["id"].(string)
+	if a := h.do("PUT", "/v1/alert-rules/"+id, map[string]any{"priority": "P3", "enabled": false, "targets": []any{map[string]any{"channel": "email", "address": "cs@acme.test"}}}); a.status != 200 || a.body["enabled"] != false {
+		t.Fatalf("update: %d %s", a.status, a.raw)
+	}
+	if a := h.do("GET", "/v1/alert-rules", nil); len(a.body["alert_rules"].([]any)) != 1 {
+		t.Fatalf("list: %s", a.raw)
+	}
+	if a := h.do("DELETE", "/v1/alert-rules/"+id, nil); a.status != 204 {
+		t.Fatalf("delete: %d", a.status)
+	}
+	if a := h.do("GET", "/v1/alert-rules/"+id, nil); a.status != 404 {
+		t.Fatalf("deleted rule: %d", a.status)
+	}
+	w := h.do("POST", "/v1/webhooks", map[string]any{"url": "https://crm.test/hook", "events": []string{"response.created", "contact.opted_out"}})
+	if w.status != 201 || !strings.HasPrefix(w.body["secret"].(string), "whsec_") {
+		t.Fatalf("webhook: %d %s", w.status, w.raw)
+	}
+	g := h.do("GET", "/v1/webhooks/"+w.body["id"].(string), nil)
+	if g.status != 200 || g.body["secret"] != nil {
+		t.Fatalf("the secret is shown once only: %s", g.raw)
+	}
+	if d := h.do("GET", "/v1/webhooks/"+w.body["id"].(string)+"/deliveries", nil); d.status != 200 {
+		t.Fatalf("deliveries: %d %s", d.status, d.raw)
+	}
+	if d := h.do("POST", "/v1/webhooks/"+w.body["id"].(string)+"/deliveries/nope/replay", nil); d.status != 404 {
+		t.Fatalf("replay unknown: %d", d.status)
+	}
+}

@@ -119,31 +119,46 @@ func (a *API) inboundSMS(c *gin.Context) {
 	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: sid, Channel: channel, From: from,
 		To: strings.TrimPrefix(params["To"], "whatsapp:"), Body: params["Body"]}
 	ctx := c.Request.Context()
-	var answer string
+	var out replyOutcome
 	err := a.cfg.Store.InTx(ctx, func(tx *store.Store) error {
 		created, err := tx.RecordInbound(ctx, msg)
 		if err != nil || !created {
 			return err // a retry of a message already handled: answer nothing
 		}
-		var deliveryID, outcome string
-		answer, deliveryID, outcome, err = a.handleReply(ctx, tx, msg)
-		if err != nil {
+		if out, err = a.handleReply(ctx, tx, msg); err != nil {
 			return err
 		}
-		return tx.SetInboundOutcome(ctx, msg.Provider, sid, deliveryID, outcome)
+		return tx.SetInboundOutcome(ctx, msg.Provider, sid, out.deliveryID, out.outcome)
 	})
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	twiml(c, answer)
+	// Events leave only once the transaction is committed.
+	if out.responseID != "" {
+		a.notify(ctx, out.responseID, out.created)
+	}
+	for _, id := range out.optedOut {
+		a.optedOut(ctx, id, channel, "stop")
+	}
+	twiml(c, out.answer)
 }
 
-func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.InboundMessage) (answer, deliveryID, outcome string, err error) {
+// replyOutcome is what an inbound message did.
+type replyOutcome struct {
+	answer, deliveryID, outcome string
+	// responseID is the response it created or changed, created whether
+	// it was new; optedOut lists the contacts it opted out.
+	responseID string
+	created    bool
+	optedOut   []string
+}
+
+func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.InboundMessage) (replyOutcome, error) {
 	now := a.cfg.Now()
 	contacts, err := tx.ContactsByPhone(ctx, msg.From)
 	if err != nil {
-		return "", "", "", err
+		return replyOutcome{}, err
 	}
 	locale := ""
 	if len(contacts) > 0 {
@@ -157,43 +172,47 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 	case survey.ReplyOptOut:
 		for _, ct := range contacts {
 			if err := tx.OptOutContact(ctx, ct.ExternalID, "stop", now); err != nil {
-				return "", "", "", err
+				return replyOutcome{}, err
 			}
 		}
 		for _, ch := range []string{"sms", "whatsapp"} {
 			if err := tx.AddSuppression(ctx, store.Suppression{Channel: ch, Address: msg.From, Reason: "stop", CreatedAt: now}); err != nil {
-				return "", "", "", err
+				return replyOutcome{}, err
 			}
 		}
 		a.log.Info("sms opt-out", "contacts", len(contacts))
-		return words.OptedOut, "", "opt_out", nil
+		out := replyOutcome{answer: words.OptedOut, outcome: "opt_out"}
+		for _, ct := range contacts {
+			out.optedOut = append(out.optedOut, ct.ExternalID)
+		}
+		return out, nil
 	case survey.ReplyOptIn:
 		for _, ct := range contacts {
 			if err := tx.OptInContact(ctx, ct.ExternalID); err != nil {
-				return "", "", "", err
+				return replyOutcome{}, err
 			}
 		}
 		for _, ch := range []string{"sms", "whatsapp"} {
 			if err := tx.RemoveSuppression(ctx, ch, msg.From); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return "", "", "", err
+				return replyOutcome{}, err
 			}
 		}
-		return words.OptedIn, "", "opt_in", nil
+		return replyOutcome{answer: words.OptedIn, outcome: "opt_in"}, nil
 	case survey.ReplyHelp:
-		return a.cfg.SMSHelpText, "", "help", nil
+		return replyOutcome{answer: a.cfg.SMSHelpText, outcome: "help"}, nil
 	}
 
 	d, sv, err := a.openDelivery(ctx, tx, msg.From, now)
 	if err != nil {
-		return "", "", "", err
+		return replyOutcome{}, err
 	}
 	if d == nil {
-		return words.Unmatched, "", "unmatched", nil
+		return replyOutcome{answer: words.Unmatched, outcome: "unmatched"}, nil
 	}
 	words = smsText[survey.MatchLocale(d.Locale)]
 	existing, err := tx.GetResponseByDelivery(ctx, d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", "", "", err
+		return replyOutcome{}, err
 	}
 	reply := survey.ParseReply(sv.Kind, msg.Body)
 	text, _ := survey.TextFor(sv.Kind, sv.Texts, d.Locale)
@@ -204,30 +223,32 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 	if existing != nil && !(reply.Kind == survey.ReplyScore && reply.Rest == "") {
 		existing.Comment = joinComment(existing.Comment, strings.TrimSpace(msg.Body))
 		if _, err := tx.SaveResponse(ctx, existing); err != nil {
-			return "", "", "", err
+			return replyOutcome{}, err
 		}
-		return words.ThanksComment, d.ID, "comment", nil
+		return replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "comment", responseID: existing.ID}, nil
 	}
 	if reply.Kind != survey.ReplyScore {
 		lo, hi := sv.Kind.Range()
-		return fmt.Sprintf(words.Clarify, lo, hi), d.ID, "clarify", nil
+		return replyOutcome{answer: fmt.Sprintf(words.Clarify, lo, hi), deliveryID: d.ID, outcome: "clarify"}, nil
 	}
 	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score,
 		Category: sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
 	if existing != nil {
 		r.Comment, r.MayContact = existing.Comment, existing.MayContact
 	}
-	if _, err := tx.SaveResponse(ctx, r); err != nil {
-		return "", "", "", err
+	created, err := tx.SaveResponse(ctx, r)
+	if err != nil {
+		return replyOutcome{}, err
 	}
 	if _, err := tx.Transition(ctx, d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
-		return "", "", "", err
+		return replyOutcome{}, err
 	}
 	a.log.Info("sms response recorded", "delivery_id", d.ID, "category", r.Category)
-	if r.Comment != "" {
-		return words.ThanksComment, d.ID, "score", nil
+	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created}
+	if r.Comment == "" {
+		out.answer = words.Thanks + " " + text.FollowUp(r.Category)
 	}
-	return words.Thanks + " " + text.FollowUp(r.Category), d.ID, "score", nil
+	return out, nil
 }
 
 // openDelivery finds the newest SMS or WhatsApp delivery to the number that
@@ -313,6 +334,7 @@ func (a *API) twilioStatus(c *gin.Context) {
 				break
 			}
 			upd.Reason = "opted_out: twilio 21610"
+			a.optedOut(ctx, d.ContactID, d.Channel, "twilio 21610")
 			_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending, store.StatusSent}, store.StatusSuppressed, upd)
 			break
 		}

@@ -194,11 +194,13 @@ func (a *API) replyPost(c *gin.Context) {
 		no := false
 		r.MayContact = &no
 	}
-	if _, err := a.cfg.Store.SaveResponse(c.Request.Context(), r); err != nil {
+	created, err := a.cfg.Store.SaveResponse(c.Request.Context(), r)
+	if err != nil {
 		a.log.Error("reply page: save response", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "your answer could not be saved; please try again")
 		return
 	}
+	a.notify(c.Request.Context(), r.ID, created)
 	if _, err := a.cfg.Store.Transition(c.Request.Context(), rc.d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
 		a.log.Error("reply page: mark responded", "delivery_id", rc.d.ID, "err", err)
 	}

@@ -158,6 +158,18 @@ func responseToJSON(r *store.Response) responseJSON {
 		MayContact: r.MayContact, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
+func (a *API) getResponse(c *gin.Context) {
+	r, err := a.cfg.Store.GetResponse(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = notFound("response")
+		}
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, responseToJSON(r))
+}
+
 func responseFilter(c *gin.Context) (store.ResponseFilter, error) {
 	f := store.ResponseFilter{Survey: c.Query("survey"), After: c.Query("cursor")}
 	if s := c.Query("category"); s != "" {

@@ -152,6 +152,19 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/results", a.results)
 	v1.GET("/responses", a.listResponses)
 	v1.GET("/responses.csv", a.responsesCSV)
+	v1.GET("/responses/:id", a.getResponse)
+	v1.POST("/alert-rules", a.createAlertRule)
+	v1.GET("/alert-rules", a.listAlertRules)
+	v1.GET("/alert-rules/:id", a.getAlertRule)
+	v1.PUT("/alert-rules/:id", a.updateAlertRule)
+	v1.DELETE("/alert-rules/:id", a.deleteAlertRule)
+	v1.GET("/alerts", a.listAlerts)
+	v1.POST("/webhooks", a.createWebhook)
+	v1.GET("/webhooks", a.listWebhooks)
+	v1.GET("/webhooks/:id", a.getWebhook)
+	v1.DELETE("/webhooks/:id", a.deleteWebhook)
+	v1.GET("/webhooks/:id/deliveries", a.webhookDeliveries)
+	v1.POST("/webhooks/:id/deliveries/:event/replay", a.replayWebhook)
 	return r
 }
 
@@ -197,6 +210,27 @@ func (a *API) recover(c *gin.Context) {
 		}
 	}()
 	c.Next()
+}
+
+// notify queues the closed loop (alerts, webhooks) for a saved response.
+// The answer is stored either way: a queue outage must not lose it, so a
+// failure here is logged, not returned.
+func (a *API) notify(ctx context.Context, responseID string, created bool) {
+	event := dispatcher.EventResponseUpdated
+	if created {
+		event = dispatcher.EventResponseCreated
+	}
+	if err := a.cfg.Dispatcher.NotifyResponse(ctx, responseID, event); err != nil {
+		a.log.Error("response saved but not notified", "response_id", responseID, "err", err)
+	}
+}
+
+// optedOut tells webhook subscribers that a contact opted out.
+func (a *API) optedOut(ctx context.Context, contactID, channel, reason string) {
+	if err := a.cfg.Dispatcher.Emit(ctx, dispatcher.EventContactOptedOut,
+		dispatcher.OptedOutData{ContactID: contactID, Channel: channel, Reason: reason}); err != nil {
+		a.log.Error("opt-out event not queued", "err", err)
+	}
 }
 
 func (a *API) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }

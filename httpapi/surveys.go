@@ -5,26 +5,33 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 
+	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 	"github.com/npsgate/npsgate/templates"
 )
 
 type surveyJSON struct {
-	Key         string                                  `json:"key"`
-	Kind        string                                  `json:"kind"`
-	ProductName string                                  `json:"product_name"`
-	Texts       map[string]survey.Text                  `json:"texts,omitempty"`
-	Channels    []string                                `json:"channels"`
-	Templates   map[string]map[string]map[string]string `json:"templates,omitempty"`
-	ReplyWindow string                                  `json:"reply_window,omitempty"`
-	CreatedAt   *time.Time                              `json:"created_at,omitempty"`
-	UpdatedAt   *time.Time                              `json:"updated_at,omitempty"`
+	Key          string                                  `json:"key"`
+	Kind         string                                  `json:"kind"`
+	ProductName  string                                  `json:"product_name"`
+	Texts        map[string]survey.Text                  `json:"texts,omitempty"`
+	Channels     []string                                `json:"channels"`
+	Templates    map[string]map[string]map[string]string `json:"templates,omitempty"`
+	ReplyWindow  string                                  `json:"reply_window,omitempty"`
+	AlertTargets []targetJSON                            `json:"alert_targets,omitempty"`
+	// SMS reports, per locale, the encoding and segment count of the SMS
+	// this survey sends (read-only).
+	SMS       map[string]smsReport `json:"sms,omitempty"`
+	CreatedAt *time.Time           `json:"created_at,omitempty"`
+	UpdatedAt *time.Time           `json:"updated_at,omitempty"`
 }
 
 var surveyKeyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -72,6 +79,11 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 		Key: in.Key, Kind: kind, ProductName: in.ProductName, Texts: in.Texts,
 		Channels: in.Channels, Templates: in.Templates,
 	}
+	if len(in.AlertTargets) > 0 {
+		if sv.AlertTargets, err = a.targets("alert_targets", in.AlertTargets); err != nil {
+			return nil, err
+		}
+	}
 	if in.ReplyWindow != "" {
 		d, err := parseDuration(in.ReplyWindow)
 		if err != nil || d < time.Hour {
@@ -82,10 +94,54 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 	return sv, nil
 }
 
+type smsReport struct {
+	Encoding   string `json:"encoding"`
+	Segments   int    `json:"segments"`
+	Characters int    `json:"characters"`
+}
+
+// smsReports renders the survey's SMS in every locale it has, with a reply
+// link as long as a real one, and refuses one longer than the configured
+// number of segments: carriers bill per segment and long texts arrive
+// split.
+func (a *API) smsReports(sv *store.Survey) (map[string]smsReport, error) {
+	locales := map[string]bool{}
+	for _, l := range a.cfg.Templates.Locales("sms") {
+		locales[l] = true
+	}
+	for l := range sv.Texts {
+		locales[l] = true
+	}
+	for l := range sv.Templates["sms"] {
+		locales[l] = true
+	}
+	out := map[string]smsReport{}
+	for l := range locales {
+		d := &store.Delivery{Token: strings.Repeat("x", 22), Locale: l}
+		m, err := a.cfg.Templates.Render("sms", l, templates.Overrides(sv.Templates), dispatcher.MessageData(sv, d, a.cfg.Links))
+		if err != nil {
+			return nil, badField(fmt.Sprintf("templates.sms.%s.text", l), "%v", err)
+		}
+		enc, n := templates.Segments(m.Text)
+		out[l] = smsReport{Encoding: string(enc), Segments: n, Characters: utf8.RuneCountInString(m.Text)}
+		if n > a.cfg.SMSMaxSegments {
+			field := fmt.Sprintf("templates.sms.%s.text", l)
+			if _, own := sv.Templates["sms"][l]; !own {
+				field = fmt.Sprintf("texts.%s.question", l)
+			}
+			return nil, badField(field, "the %s SMS takes %d %s segments; at most %d are allowed (sms.max_segments)", l, n, enc, a.cfg.SMSMaxSegments)
+		}
+	}
+	return out, nil
+}
+
 func surveyToJSON(sv *store.Survey) surveyJSON {
 	out := surveyJSON{
 		Key: sv.Key, Kind: string(sv.Kind), ProductName: sv.ProductName, Texts: sv.Texts,
 		Channels: sv.Channels, Templates: sv.Templates, CreatedAt: &sv.CreatedAt, UpdatedAt: &sv.UpdatedAt,
+	}
+	for _, t := range sv.AlertTargets {
+		out.AlertTargets = append(out.AlertTargets, targetJSON{Channel: t.Channel, Address: t.Address})
 	}
 	if sv.ReplyWindow > 0 {
 		out.ReplyWindow = sv.ReplyWindow.String()
@@ -104,6 +160,11 @@ func (a *API) createSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	report, err := a.smsReports(sv)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	if err := a.cfg.Store.CreateSurvey(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			err = &apiError{Status: http.StatusConflict, Code: "conflict", Field: "key",
@@ -112,7 +173,9 @@ func (a *API) createSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, surveyToJSON(sv))
+	out := surveyToJSON(sv)
+	out.SMS = report
+	c.JSON(http.StatusCreated, out)
 }
 
 func (a *API) updateSurvey(c *gin.Context) {
@@ -133,6 +196,11 @@ func (a *API) updateSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	report, err := a.smsReports(sv)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	if err := a.cfg.Store.UpdateSurvey(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = notFound("survey")
@@ -145,7 +213,9 @@ func (a *API) updateSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, surveyToJSON(sv))
+	out := surveyToJSON(sv)
+	out.SMS = report
+	c.JSON(http.StatusOK, out)
 }
 
 func (a *API) getSurvey(c *gin.Context) {

@@ -42,6 +42,7 @@ func (a *API) unsubscribePost(c *gin.Context) {
 		return
 	}
 	a.log.Info("contact unsubscribed", "delivery_id", rc.d.ID)
+	a.optedOut(c.Request.Context(), rc.d.ContactID, rc.d.Channel, "unsubscribe")
 	a.pages.render(c, http.StatusOK, "message", messageView{Lang: rc.lang, Title: rc.ui.UnsubDoneTitle,
 		Heading: rc.ui.UnsubDoneTitle, Body: rc.ui.UnsubDone})
 }

@@ -35,8 +35,8 @@ type Survey struct {
 	ReplyWindow time.Duration
 	// AlertTargets receive the default alert: every detractor.
 	AlertTargets []Target
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Contact is a person who may be surveyed, keyed by the caller's own id.
@@ -183,9 +183,9 @@ type Target struct {
 // AlertRule raises an alert for responses that match all of its
 // conditions. Zero conditions match everything.
 type AlertRule struct {
-	ID      string
-	Name    string
-	Survey  string // "" = any survey
+	ID     string
+	Name   string
+	Survey string // "" = any survey
 	// Categories the response must be in; empty = any.
 	Categories []survey.Category
 	// ScoreMin and ScoreMax bound the score; -1 = open.

@@ -448,17 +448,29 @@ const (
 )
 
 type token struct {
+	i, j int  // runes [i, j) of the folded message
+	r    rune // tkOther
 	kind tokKind
-	i, j int    // runes [i, j) of the folded message
-	r    rune   // tkOther
-	word string // tkWord
-	// tkNum: up to two parts joined by sep ('-' or '/'); ident marks a
-	// number that is not a score (a date, time, version, phone number, or
-	// one glued to letters or to a currency, '#' or '%').
+	// ident marks a tkNum that is not a score: a date, time, version, phone
+	// number, or one glued to letters or to a currency, '#' or '%'.
+	ident bool
+	num   int32 // tkNum: index in parser.nums
+	// word is the index in parser.words of a tkWord, lower-cased, when it
+	// is short enough to be in a word list; 0 is "". Tokens hold no
+	// pointers, which keeps long messages cheap for the garbage collector.
+	word int32
+}
+
+// maxWord is the length of the longest word in the word lists; longer
+// words are not kept.
+const maxWord = len("seven-seven")
+
+// numChain is the value of a tkNum: up to two parts joined by sep ('-' or
+// '/').
+type numChain struct {
 	parts [2]numPart
 	n     int
 	sep   rune
-	ident bool
 }
 
 type numPart struct {
@@ -487,13 +499,19 @@ type parser struct {
 	rs     []rune
 	off    []int // off[i] is the byte offset of rs[i] in text; off[len(rs)] == len(text)
 	toks   []token
+	nums   []numChain
+	words  []string
 	lo, hi int
 	lead   int // tokens [0, lead) are a lead-in phrase
 }
 
 func newParser(text string, lo, hi int) *parser {
+	n := utf8.RuneCountInString(text)
 	p := &parser{text: text, lo: lo, hi: hi,
-		rs: make([]rune, 0, len(text)), off: make([]int, 0, len(text)+1)}
+		rs: make([]rune, 0, n), off: make([]int, 0, n+1), words: []string{""},
+		// There is at most one token per rune; one allocation of that bound
+		// costs less than growing the slice.
+		toks: make([]token, 0, n)}
 	for i, r := range text {
 		p.rs = append(p.rs, foldRune(r))
 		p.off = append(p.off, i)
@@ -527,7 +545,10 @@ func (p *parser) tokenize() {
 				j++
 			}
 		case isDigit(r) || (r == '-' || r == '+') && isDigit(p.at(i+1)) && p.signAllowed(i):
-			t, j = p.scanNum(i)
+			var c numChain
+			t, c, j = p.scanNum(i)
+			t.num = int32(len(p.nums))
+			p.nums = append(p.nums, c)
 		case isCased(r):
 			for j < n {
 				if isCased(rs[j]) {
@@ -539,7 +560,10 @@ func (p *parser) tokenize() {
 				}
 			}
 			t.kind = tkWord
-			t.word = strings.ToLower(string(rs[i:j]))
+			if j-i <= maxWord {
+				t.word = int32(len(p.words))
+				p.words = append(p.words, strings.ToLower(string(rs[i:j])))
+			}
 		default:
 			if _, ok := hanNumeral(r); ok {
 				t.kind = tkHanNum
@@ -551,8 +575,8 @@ func (p *parser) tokenize() {
 				}
 			} else if v, ok := enclosedNumber(r); ok {
 				t.kind = tkNum
-				t.parts[0] = numPart{v: v}
-				t.n = 1
+				t.num = int32(len(p.nums))
+				p.nums = append(p.nums, numChain{parts: [2]numPart{{v: v}}, n: 1})
 			}
 		}
 		t.j = j
@@ -577,8 +601,9 @@ func (p *parser) signAllowed(i int) bool {
 
 // scanNum reads a chain of numbers joined by '-', '/' or ':' without spaces,
 // each with an optional fraction.
-func (p *parser) scanNum(i int) (token, int) {
+func (p *parser) scanNum(i int) (token, numChain, int) {
 	t := token{kind: tkNum, i: i}
+	var c numChain
 	start := i
 	neg := false
 	if p.rs[i] == '-' || p.rs[i] == '+' {
@@ -607,8 +632,8 @@ func (p *parser) scanNum(i int) (token, int) {
 		if parts == 0 {
 			np.neg = neg
 		}
-		if parts < len(t.parts) {
-			t.parts[parts] = np
+		if parts < len(c.parts) {
+			c.parts[parts] = np
 		}
 		parts++
 		s := p.at(i)
@@ -616,7 +641,7 @@ func (p *parser) scanNum(i int) (token, int) {
 			if s == ':' { // 10:30
 				t.ident = true
 			}
-			t.sep = s
+			c.sep = s
 			i++
 			continue
 		}
@@ -629,7 +654,7 @@ func (p *parser) scanNum(i int) (token, int) {
 	if p.at(i) == '\u20E3' {
 		i++
 	}
-	t.n = min(parts, len(t.parts))
+	c.n = min(parts, len(c.parts))
 	if parts > 2 { // 2024-05-01, 555-123-4567, 10/10/2024
 		t.ident = true
 	}
@@ -639,7 +664,7 @@ func (p *parser) scanNum(i int) (token, int) {
 		before == '第' { // 第3 is "the third"
 		t.ident = true
 	}
-	return t, i
+	return t, c, i
 }
 
 // next returns the index of the first token after t that is not space, or -1.
@@ -667,7 +692,7 @@ func (p *parser) isWord(t int, words ...string) bool {
 		return false
 	}
 	for _, w := range words {
-		if p.toks[t].word == w {
+		if p.words[p.toks[t].word] == w {
 			return true
 		}
 	}
@@ -687,12 +712,13 @@ func (p *parser) single(t int) (int, bool) {
 	tk := &p.toks[t]
 	switch tk.kind {
 	case tkNum:
-		if tk.ident || tk.n != 1 || tk.parts[0].frac {
+		c := &p.nums[tk.num]
+		if tk.ident || c.n != 1 || c.parts[0].frac {
 			return 0, false
 		}
-		return tk.parts[0].value(), true
+		return c.parts[0].value(), true
 	case tkWord:
-		v, ok := numberWords[tk.word]
+		v, ok := numberWords[p.words[tk.word]]
 		return v, ok
 	case tkHanNum:
 		if vs := hanValues(p.rs[tk.i:tk.j]); len(vs) == 1 {
@@ -712,7 +738,7 @@ func (p *parser) isNumber(t int) bool {
 	case tkHanNum:
 		return true
 	case tkWord:
-		return numberWordValues(p.toks[t].word) != nil
+		return numberWordValues(p.words[p.toks[t].word]) != nil
 	}
 	return false
 }
@@ -744,10 +770,11 @@ func (p *parser) denominator(t int) int {
 func (p *parser) scaleMention(t int) (int, bool) {
 	tk := &p.toks[t]
 	pr := p.prev(t)
-	if tk.kind == tkNum && tk.n == 2 && tk.sep == '-' && !tk.ident {
-		a, b := tk.parts[0], tk.parts[1]
-		if !a.frac && !b.frac && (a.value() == p.lo || a.value() == 1) && b.value() == p.hi &&
-			p.isWord(pr, "scale", "of", "from") {
+	if tk.kind == tkNum && p.nums[tk.num].n == 2 {
+		c := &p.nums[tk.num]
+		a, b := c.parts[0], c.parts[1]
+		if !tk.ident && c.sep == '-' && !a.frac && !b.frac && (a.value() == p.lo || a.value() == 1) &&
+			b.value() == p.hi && p.isWord(pr, "scale", "of", "from") {
 			return t, true
 		}
 		return 0, false
@@ -780,13 +807,13 @@ func (p *parser) named(t int) bool {
 	if pr < 0 || p.toks[pr].kind != tkWord {
 		return false
 	}
-	if labels[p.toks[pr].word] {
+	if labels[p.words[p.toks[pr].word]] {
 		return true
 	}
-	if leadIn[p.toks[pr].word] || nx < 0 || p.toks[nx].kind != tkWord {
+	if leadIn[p.words[p.toks[pr].word]] || nx < 0 || p.toks[nx].kind != tkWord {
 		return false
 	}
-	w := p.toks[nx].word
+	w := p.words[p.toks[nx].word]
 	return !followOK[w] && !leadIn[w] && !scoreUnits[w] && p.denominator(t) < 0
 }
 
@@ -803,11 +830,11 @@ func (p *parser) unit(t int) (end int, drop bool) {
 	switch tk.kind {
 	case tkWord:
 		switch {
-		case scoreUnits[tk.word]:
+		case scoreUnits[p.words[tk.word]]:
 			return n, false
-		case quantityUnits[tk.word]:
+		case quantityUnits[p.words[tk.word]]:
 			return t, true
-		case tk.word == "of" && !p.isNumber(p.next(n)):
+		case p.words[tk.word] == "of" && !p.isNumber(p.next(n)):
 			return t, true // "1 of a kind", "2 of my orders"
 		}
 	case tkOther:
@@ -841,7 +868,7 @@ func (p *parser) isLeadIn(t int) bool {
 	tk := &p.toks[t]
 	switch tk.kind {
 	case tkWord:
-		return leadIn[tk.word] || numberWordValues(tk.word) != nil
+		return leadIn[p.words[tk.word]] || numberWordValues(p.words[tk.word]) != nil
 	case tkOther:
 		if unicode.IsLetter(tk.r) {
 			return leadInHan[tk.r]
@@ -858,7 +885,7 @@ func (p *parser) wordIsScore(t int) bool {
 		pr = p.prev(pr)
 	}
 	before := t < p.lead ||
-		pr >= 0 && p.toks[pr].kind == tkWord && scoreLead[p.toks[pr].word] ||
+		pr >= 0 && p.toks[pr].kind == tkWord && scoreLead[p.words[p.toks[pr].word]] ||
 		p.isWord(pr, "or", "to", "and") && p.isNumber(p.prev(pr))
 	if !before {
 		return false
@@ -875,7 +902,7 @@ func (p *parser) wordIsScore(t int) bool {
 		return !unicode.IsLetter(tk.r) || tk.r == '分' || tk.r == '星'
 	}
 	switch {
-	case followOK[tk.word]:
+	case followOK[p.words[tk.word]]:
 		return true
 	case p.isWord(n, "or", "to", "and", "of"):
 		return p.isNumber(p.next(n))
@@ -943,16 +970,17 @@ func (p *parser) candidates() []cand {
 			if tk.ident || p.named(t) {
 				continue
 			}
-			parts = append(parts, tk.parts[:tk.n]...)
-			if tk.n == 2 && tk.sep == '/' {
-				if b := tk.parts[1]; b.frac || b.value() != p.hi {
+			c := &p.nums[tk.num]
+			parts = append(parts, c.parts[:c.n]...)
+			if c.n == 2 && c.sep == '/' {
+				if b := c.parts[1]; b.frac || b.value() != p.hi {
 					// 4/5 on a 0-10 scale: a score on another scale.
 					parts[0].frac = true
 				}
 				parts = parts[:1]
 			}
 		case tkWord:
-			vs := numberWordValues(tk.word)
+			vs := numberWordValues(p.words[tk.word])
 			if vs == nil || !p.wordIsScore(t) {
 				continue
 			}
@@ -1074,7 +1102,7 @@ func (p *parser) introduces(t int) bool {
 	case tkSpace:
 		return true
 	case tkWord:
-		return leadIn[tk.word]
+		return leadIn[p.words[tk.word]]
 	case tkOther:
 		return leadInHan[tk.r]
 	}

@@ -46,6 +46,17 @@ func FuzzParseReply(f *testing.F) {
 					t.Fatalf("%s %q: got %+v, want score %d", k, text, r, n)
 				}
 			}
+			// Full-width digits read as ASCII ones.
+			if wide := strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r - '0' + '０'
+				}
+				return r
+			}, valid); wide != valid {
+				if r2 := ParseReply(k, wide); r2.Kind != r.Kind || r2.Score != r.Score {
+					t.Fatalf("%s %q: %+v, but full width %+v", k, text, r, r2)
+				}
+			}
 			// Space around a message changes nothing.
 			if r2 := ParseReply(k, " \t"+text+"\n "); r2 != r {
 				t.Fatalf("%s %q: %+v, but padded %+v", k, text, r, r2)

@@ -317,6 +317,22 @@ func TestKeywordHelpers(t *testing.T) {
 	}
 }
 
+// TestWordLists checks that every listed word is lower case, uses the ASCII
+// apostrophe and fits in maxWord, or the tokenizer would never match it.
+func TestWordLists(t *testing.T) {
+	lists := []map[string]bool{leadIn, scoreLead, followOK, labels, scoreUnits, quantityUnits}
+	for w := range numberWords {
+		lists = append(lists, map[string]bool{w: true, w + "-" + w: true})
+	}
+	for _, l := range lists {
+		for w := range l {
+			if len(w) > maxWord || w != strings.ToLower(w) || strings.ContainsRune(w, '’') {
+				t.Errorf("word %q cannot match", w)
+			}
+		}
+	}
+}
+
 // TestDigitValue checks the Unicode digit table: every decimal digit folds
 // to a digit, the first of each run of ten is 0, and ASCII is as expected.
 func TestDigitValue(t *testing.T) {
