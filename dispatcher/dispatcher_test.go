@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -85,14 +86,23 @@ func newEnv(t *testing.T, script ...error) *env {
 	return e
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger {
+	if os.Getenv("NPSGATE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
-func (e *env) worker() {
+func (e *env) worker(notifier ...*dispatcher.Notifier) {
 	e.t.Helper()
+	var n *dispatcher.Notifier
+	if len(notifier) > 0 {
+		n = notifier[0]
+	}
 	w := dispatcher.NewWorker(e.redis, dispatcher.WorkerConfig{
 		Concurrency: 4, RetryBaseDelay: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second, Logger: quiet(),
-	}, e.sender, nil)
+	}, e.sender, n)
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -34,6 +34,9 @@ type Notifier struct {
 	// HTTP posts webhook events; nil uses a client with a 10s timeout
 	// that does not follow redirects.
 	HTTP *http.Client
+	// WebhookBackoff is the wait before each retry of a webhook event;
+	// nil is the default schedule of about 24 hours in all.
+	WebhookBackoff []time.Duration
 }
 
 // ResponseData is the "data" of response.created and response.updated.
@@ -358,7 +361,7 @@ func (n *Notifier) Fanout(ctx context.Context, args FanoutEvent) error {
 			continue // this task ran before and queued it
 		}
 		if err := n.Client.Enqueue(ctx, SendWebhook{EventID: e.ID}, asynq.TaskID("webhook:"+e.ID),
-			asynq.Queue(QueueWebhooks), asynq.MaxRetry(len(webhookBackoff))); err != nil {
+			asynq.Queue(QueueWebhooks), asynq.MaxRetry(len(n.backoff()))); err != nil {
 			return err
 		}
 	}
@@ -380,6 +383,10 @@ var webhookBackoff = []time.Duration{
 	5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
 }
+
+// WebhookRetries is how often a webhook event is retried on the default
+// schedule; a replay gets the same budget.
+var WebhookRetries = len(webhookBackoff)
 
 // maxWebhookAnswer is how much of a receiver's answer is kept per attempt.
 const maxWebhookAnswer = 2048
@@ -416,7 +423,7 @@ func (n *Notifier) SendWebhook(ctx context.Context, args SendWebhook) error {
 	switch {
 	case ok:
 		next = "succeeded"
-	case retried >= len(webhookBackoff):
+	case retried >= len(n.backoff()):
 		next = "failed"
 	}
 	if err := n.Store.RecordWebhookAttempt(ctx, e.ID, next, att); err != nil {
@@ -474,10 +481,18 @@ var defaultWebhookClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// webhookRetryDelay is the delay before webhook retry n (0-based).
-func webhookRetryDelay(n int) time.Duration {
-	if n >= len(webhookBackoff) {
-		return webhookBackoff[len(webhookBackoff)-1]
+func (n *Notifier) backoff() []time.Duration {
+	if len(n.WebhookBackoff) > 0 {
+		return n.WebhookBackoff
 	}
-	return webhookBackoff[n]
+	return webhookBackoff
+}
+
+// webhookDelay is the delay before webhook retry i (0-based).
+func (n *Notifier) webhookDelay(i int) time.Duration {
+	b := n.backoff()
+	if i >= len(b) {
+		return b[len(b)-1]
+	}
+	return b[i]
 }

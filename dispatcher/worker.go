@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,10 +58,12 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 	}
 	log := cfg.Logger.With("component", "worker")
 	srv := asynq.NewServer(r, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{QueueDeliveries: 10},
+		Concurrency: cfg.Concurrency,
+		// Alerts first: a detractor must reach a person within minutes
+		// even while a campaign fills the deliveries queue; webhooks last.
+		Queues:                   map[string]int{QueueAlerts: 6, QueueDeliveries: 3, QueueWebhooks: 1},
 		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay),
+		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay, notifier),
 		DelayedTaskCheckInterval: cfg.PollInterval,
 		TaskCheckInterval:        cfg.PollInterval,
 		// Waiting for a provider's rate limit is not a failure: it must not
@@ -100,16 +101,15 @@ func (w *Worker) Shutdown() {
 
 // retryDelay backs off exponentially with jitter (base, 2×base, 4×base …,
 // capped at 1h), or waits what a rate-limited provider asked for. Webhook
-// events follow their own schedule of about a day, scaled by base/10s so
-// that tests can run it in milliseconds.
-func retryDelay(base time.Duration) asynq.RetryDelayFunc {
+// events follow the notifier's schedule of about a day.
+func retryDelay(base time.Duration, notifier *Notifier) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var pe *channels.Error
 		if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
 			return pe.RetryAfter
 		}
-		if t != nil && t.Type() == (SendWebhook{}).Kind() {
-			return time.Duration(float64(webhookRetryDelay(n)) * float64(base) / float64(10*time.Second))
+		if t != nil && notifier != nil && t.Type() == (SendWebhook{}).Kind() {
+			return notifier.webhookDelay(n)
 		}
 		d := base * time.Duration(math.Pow(2, float64(min(n, 16))))
 		if d > time.Hour || d <= 0 {
@@ -129,11 +129,3 @@ func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
-
-// Ping checks that Redis answers, for readiness.
-func Ping(ctx context.Context, r asynq.RedisConnOpt) error {
-	i := asynq.NewInspector(r)
-	defer i.Close()
-	_, err := i.Queues()
-	return err
-}

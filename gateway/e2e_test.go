@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/npsgate/npsgate/config"
 	"github.com/npsgate/npsgate/gateway"
@@ -380,5 +382,90 @@ func TestSMTPFailures(t *testing.T) {
 				t.Fatalf("%d messages accepted, want %d", n, tt.wantMsgs)
 			}
 		})
+	}
+}
+
+// TestClosedLoop: a detractor's answer raises one alert (by email here)
+// and one signed webhook event, and a later comment follows up on the same
+// alert.
+func TestClosedLoop(t *testing.T) {
+	r := start(t, nil)
+	const whSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	wh, _ := standardwebhooks.NewWebhook(whSecret)
+	events := make(chan map[string]any, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if err := wh.Verify(body, req.Header); err != nil {
+			http.Error(w, err.Error(), 401)
+			return
+		}
+		var ev map[string]any
+		_ = json.Unmarshal(body, &ev)
+		events <- ev
+	}))
+	defer recv.Close()
+
+	if code, body := r.api("POST", "/v1/surveys", map[string]any{"key": "onb", "product_name": "Acme", "channels": []string{"email"},
+		"alert_targets": []any{map[string]any{"channel": "email", "address": "cs-oncall@acme.example"}}}); code != 201 {
+		t.Fatalf("survey: %d %v", code, body)
+	}
+	if code, body := r.api("POST", "/v1/webhooks", map[string]any{"url": recv.URL, "secret": whSecret, "events": []string{"response.created", "response.updated"}}); code != 201 {
+		t.Fatalf("webhook: %d %v", code, body)
+	}
+	_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "onb",
+		"contact": map[string]any{"external_id": "k-1", "name": "Kim", "email": "kim@customer.example", "account": "42"}})
+	if err := r.smtp.WaitFor(1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(tr["delivery_id"].(string), "sent")
+	token := regexp.MustCompile(`/r/([A-Za-z0-9_-]{22})`).FindStringSubmatch(string(r.smtp.Messages()[0].Data))[1]
+	resp, err := http.PostForm(r.base+"/r/"+token, url.Values{"score": {"2"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("answer: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	if err := r.smtp.WaitFor(2, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	alert, _ := r.smtp.Messages()[1].Parse()
+	if r.smtp.Messages()[1].To[0] != "cs-oncall@acme.example" || !strings.Contains(alert.Subject(), "Detractor 2/10") ||
+		!strings.Contains(alert.Text(), "Kim (k-1)") || !strings.Contains(alert.Text(), "account 42") {
+		t.Fatalf("alert: %q\n%s", alert.Subject(), alert.Text())
+	}
+	select {
+	case ev := <-events:
+		data := ev["data"].(map[string]any)
+		if ev["type"] != "response.created" || data["score"] != 2.0 || data["account"] != "42" {
+			t.Fatalf("event: %v", ev)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no webhook event")
+	}
+
+	// The comment arrives: a follow-up on the same alert and an update event.
+	resp, err = http.PostForm(r.base+"/r/"+token, url.Values{"score": {"2"}, "comment": {"Billing is wrong every month"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("comment: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := r.smtp.WaitFor(3, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	follow, _ := r.smtp.Messages()[2].Parse()
+	if !strings.HasPrefix(follow.Subject(), "Update:") || !strings.Contains(follow.Text(), "Billing is wrong") {
+		t.Fatalf("follow-up: %q %s", follow.Subject(), follow.Text())
+	}
+	select {
+	case ev := <-events:
+		if ev["type"] != "response.updated" {
+			t.Fatalf("event: %v", ev)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no update event")
+	}
+	_, alerts := r.api("GET", "/v1/alerts", nil)
+	if list := alerts["alerts"].([]any); len(list) != 1 || list[0].(map[string]any)["sends"] != 2.0 {
+		t.Fatalf("alerts: %v", alerts)
 	}
 }

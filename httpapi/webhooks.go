@@ -201,7 +201,7 @@ func (a *API) replayWebhook(c *gin.Context) {
 		return
 	}
 	if err := a.cfg.Dispatcher.Enqueue(ctx, dispatcher.SendWebhook{EventID: e.ID},
-		asynq.TaskID(fmt.Sprintf("webhook:%s:replay:%d", e.ID, time.Now().UnixNano())), asynq.Queue(dispatcher.QueueWebhooks), asynq.MaxRetry(10)); err != nil {
+		asynq.TaskID(fmt.Sprintf("webhook:%s:replay:%d", e.ID, time.Now().UnixNano())), asynq.Queue(dispatcher.QueueWebhooks), asynq.MaxRetry(dispatcher.WebhookRetries)); err != nil {
 		a.fail(c, fmt.Errorf("%w: %w", errQueueUnavailable, err))
 		return
 	}
