@@ -103,6 +103,14 @@ type Config struct {
 		DefaultRegion string `yaml:"default_region" env:"NPSGATE_SMS_DEFAULT_REGION"`
 	} `yaml:"sms"`
 
+	Chat struct {
+		// WebhookSecret (whsec_…) signs survey messages sent on the
+		// generic "webhook" chat channel; empty leaves that channel off.
+		// Slack, Teams, DingTalk, Feishu and WeCom need no setting: a
+		// contact's or target's address is its group's webhook URL.
+		WebhookSecret string `yaml:"webhook_secret" env:"NPSGATE_CHAT_WEBHOOK_SECRET"`
+	} `yaml:"chat"`
+
 	// APIKeys are the bearer keys of the /v1 API, comma-separated in the
 	// environment. Empty: a key is generated once into <data_dir>/api-key.
 	APIKeys []string `yaml:"api_keys" env:"NPSGATE_API_KEYS"`

@@ -1,24 +1,24 @@
 package dispatcher
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/channels/chat/chathttp"
+	"github.com/npsgate/npsgate/channels/chat/webhook"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -31,9 +31,13 @@ type Notifier struct {
 	Client   *Client
 	Links    Links
 	Logger   *slog.Logger
-	// HTTP posts webhook events; nil uses a client with a 10s timeout
-	// that does not follow redirects.
-	HTTP *http.Client
+	// Transport carries webhook events; nil is the default. The gateway
+	// may set one that refuses private addresses.
+	Transport http.RoundTripper
+
+	hooksOnce sync.Once
+	hooks     *chathttp.Client
+	hooksErr  error
 	// WebhookBackoff is the wait before each retry of a webhook event;
 	// nil is the default schedule of about 24 hours in all.
 	WebhookBackoff []time.Duration
@@ -442,43 +446,30 @@ func (n *Notifier) SendWebhook(ctx context.Context, args SendWebhook) error {
 	return fmt.Errorf("webhook %s: answered %d", e.ID, status)
 }
 
+// post signs and sends an event with the same code the webhook channel
+// uses (Standard Webhooks; no redirects; bounded answers).
 func (n *Notifier) post(ctx context.Context, sub *store.WebhookSubscription, e *store.WebhookEvent) (int, string, error) {
-	wh, err := standardwebhooks.NewWebhook(sub.Secret)
+	signer, err := webhook.NewSigner(sub.Secret)
 	if err != nil {
 		return 0, "", fmt.Errorf("subscription secret: %w", err)
 	}
-	now := time.Now()
-	sig, err := wh.Sign(e.ID, now, e.Payload)
-	if err != nil {
+	n.hooksOnce.Do(func() {
+		n.hooks, n.hooksErr = chathttp.New("webhooks", chathttp.Config{Transport: n.Transport})
+	})
+	if n.hooksErr != nil {
+		return 0, "", n.hooksErr
+	}
+	resp, err := webhook.Deliver(ctx, n.hooks, sub.URL, signer, e.ID, e.Payload)
+	if resp == nil {
 		return 0, "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(e.Payload))
-	if err != nil {
-		return 0, "", err
+	body := string(resp.Body)
+	if len(body) > maxWebhookAnswer {
+		body = body[:maxWebhookAnswer]
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "npsgate")
-	req.Header.Set("webhook-id", e.ID)
-	req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("webhook-signature", sig)
-	client := n.HTTP
-	if client == nil {
-		client = defaultWebhookClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxWebhookAnswer))
-	return resp.StatusCode, string(body), nil
-}
-
-var defaultWebhookClient = &http.Client{
-	Timeout: 10 * time.Second,
-	// A redirect could point a signed event anywhere; the receiver must
-	// give the final URL.
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	// A non-2xx answer is recorded from its status; only a failure to get
+	// an answer at all is an error here.
+	return resp.Status, body, nil
 }
 
 func (n *Notifier) backoff() []time.Duration {

@@ -24,6 +24,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/channels/chat/slack"
+	"github.com/npsgate/npsgate/channels/chat/teams"
+	"github.com/npsgate/npsgate/channels/chat/webhook"
 	"github.com/npsgate/npsgate/channels/email"
 	"github.com/npsgate/npsgate/channels/outbox"
 	"github.com/npsgate/npsgate/channels/sms"
@@ -206,12 +209,40 @@ func buildChannels(cfg *config.Config, st *store.Store, log *slog.Logger) (*chan
 		log.Info("no Twilio configured: SMS is kept in the outbox instead of being sent")
 		list = append(list, outbox.New("sms", st))
 	}
+	chats, err := chatChannels(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	list = append(list, chats...)
 	for _, ch := range list {
 		if err := reg.Register(ch); err != nil {
 			return nil, err
 		}
 	}
 	return reg, nil
+}
+
+// chatChannels are the group-robot channels; their address is the
+// robot's webhook URL, so they need no configuration of their own.
+func chatChannels(cfg *config.Config, log *slog.Logger) ([]channels.Channel, error) {
+	var out []channels.Channel
+	sl, err := slack.New(slack.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	tm, err := teams.New(teams.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, sl, tm)
+	if cfg.Chat.WebhookSecret != "" {
+		wh, err := webhook.New(webhook.Config{Secret: cfg.Chat.WebhookSecret, Logger: log})
+		if err != nil {
+			return nil, &config.Error{Key: "chat.webhook_secret", Env: "NPSGATE_CHAT_WEBHOOK_SECRET", Msg: err.Error()}
+		}
+		out = append(out, wh)
+	}
+	return out, nil
 }
 
 // apiKeys returns the configured keys or, with none, the key kept in

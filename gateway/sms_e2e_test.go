@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/npsgate/npsgate/internal/chattest"
 	"github.com/npsgate/npsgate/internal/twiliotest"
 )
 
@@ -85,5 +86,28 @@ func TestNPSBySMS(t *testing.T) {
 	}
 	if tw.Count() != 1 || r.smtp.Count() != 0 {
 		t.Fatalf("messages after STOP: %d SMS, %d email", tw.Count(), r.smtp.Count())
+	}
+}
+
+// TestNPSBySlack: a survey delivered to a customer's shared Slack channel,
+// with the scores as link buttons to the reply page.
+func TestNPSBySlack(t *testing.T) {
+	sl := chattest.StartSlack(t)
+	r := start(t, nil)
+	r.api("POST", "/v1/surveys", map[string]any{"key": "ka", "product_name": "Acme", "channels": []string{"slack", "email"}})
+	hook := sl.WebhookURL("secrettoken")
+	_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "ka",
+		"contact": map[string]any{"external_id": "team-42", "attributes": map[string]string{"slack_webhook": hook}}})
+	if tr["channel"] != "slack" {
+		t.Fatalf("trigger: %v", tr)
+	}
+	if err := sl.WaitFor(1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(tr["delivery_id"].(string), "sent")
+	req := sl.Accepted()[0]
+	buttons := req.Message.Buttons()
+	if len(buttons) != 11 || !strings.HasPrefix(buttons[9].URL, publicURL+"/r/") || !strings.HasSuffix(buttons[9].URL, "?score=9") {
+		t.Fatalf("buttons: %+v", buttons)
 	}
 }

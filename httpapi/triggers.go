@@ -248,7 +248,7 @@ func addressFor(channel string, c *store.Contact) (addr, field string) {
 	case "sms", "whatsapp":
 		return c.Phone, "contact.phone"
 	}
-	return c.Attributes[channel+"_address"], "contact.attributes." + channel + "_address"
+	return c.Attributes[channel+"_webhook"], "contact.attributes." + channel + "_webhook"
 }
 
 // pickChannel uses the trigger's channel, else the first of the survey's

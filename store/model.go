@@ -94,15 +94,18 @@ type Delivery struct {
 	IdempotencyKey string
 	RequestHash    string
 	Source         string // "trigger", "campaign"
-	Metadata       map[string]string
-	SendAt         time.Time
-	Attempts       int
-	ExpiresAt      time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	SentAt         *time.Time
-	DeliveredAt    *time.Time
-	RespondedAt    *time.Time
+	// CampaignID and RunID link a campaign's delivery to its run.
+	CampaignID  string
+	RunID       string
+	Metadata    map[string]string
+	SendAt      time.Time
+	Attempts    int
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	SentAt      *time.Time
+	DeliveredAt *time.Time
+	RespondedAt *time.Time
 }
 
 // DeliveryEvent is one status change, kept for audit and the API.

@@ -114,7 +114,7 @@ func (l *Limiter) release(ctx context.Context, op, key, deliveryID string) error
 func (l *Limiter) holder(ctx context.Context, op, key string) (deliveryID string, until time.Time, ok bool, err error) {
 	v, err := l.rdb.HMGet(ctx, key, "d", "u").Result()
 	if err != nil {
-		return "", time.Time{}, false, fmt.Errorf("throttle: %s: %w", op, err)
+		return "", time.Time{}, false, wrap(op, err)
 	}
 	d, _ := v[0].(string)
 	u, _ := v[1].(string)

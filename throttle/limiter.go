@@ -120,14 +120,23 @@ func reply(v any, err error) (a, b int64, _ error) {
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 2 {
-		return 0, 0, fmt.Errorf("throttle: unexpected script reply %#v", v)
+		return 0, 0, unexpected(v)
 	}
 	a, okA := arr[0].(int64)
 	b, okB := arr[1].(int64)
 	if !okA || !okB {
-		return 0, 0, fmt.Errorf("throttle: unexpected script reply %#v", v)
+		return 0, 0, unexpected(v)
 	}
 	return a, b, nil
+}
+
+func unexpected(v any) error {
+	return fmt.Errorf("throttle: unexpected script reply %#v", v)
+}
+
+// wrap names the operation an error from Redis came from.
+func wrap(op string, err error) error {
+	return fmt.Errorf("throttle: %s: %w", op, err)
 }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
@@ -142,7 +151,7 @@ func (l *Limiter) nowMs() int64 { return l.now().UnixMilli() }
 func (l *Limiter) run(ctx context.Context, op string, s *redis.Script, key string, args ...any) (any, error) {
 	v, err := s.Run(ctx, l.rdb, []string{key}, args...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("throttle: %s: %w", op, err)
+		return nil, wrap(op, err)
 	}
 	return v, nil
 }

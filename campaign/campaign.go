@@ -1,0 +1,195 @@
+// Package campaign is the pure part of relationship NPS: when a campaign
+// runs (once, by cron, monthly, quarterly, in a named time zone) and when a
+// contact may be messaged (a weekly send window in the contact's own time
+// zone). No I/O.
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Schedule says when a campaign runs.
+type Schedule struct {
+	// Kind is "once", "cron", "monthly" or "quarterly".
+	Kind string `json:"kind"`
+	// At is the time of a "once" campaign.
+	At *time.Time `json:"at,omitempty"`
+	// Cron is a five-field cron expression for "cron"; the presets use
+	// "0 9 1 * *" (monthly) and "0 9 1 1,4,7,10 *" (quarterly).
+	Cron string `json:"cron,omitempty"`
+	// TimeZone is the IANA zone the cron expression is read in. Default
+	// UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// Presets are the named schedules, at 09:00 on the first day.
+var Presets = map[string]string{
+	"monthly":   "0 9 1 * *",
+	"quarterly": "0 9 1 1,4,7,10 *",
+}
+
+var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ErrInvalid is wrapped by every validation error of this package.
+var ErrInvalid = errors.New("invalid")
+
+// Validate checks the schedule; the error names the field.
+func (s Schedule) Validate() error {
+	if s.TimeZone != "" {
+		if _, err := time.LoadLocation(s.TimeZone); err != nil {
+			return fmt.Errorf("%w: time_zone: %q is not an IANA time zone", ErrInvalid, s.TimeZone)
+		}
+	}
+	switch s.Kind {
+	case "once":
+		if s.At == nil {
+			return fmt.Errorf("%w: at: a once schedule needs at", ErrInvalid)
+		}
+	case "cron":
+		if _, err := parser.Parse(s.Cron); err != nil {
+			return fmt.Errorf("%w: cron: %v", ErrInvalid, err)
+		}
+	case "monthly", "quarterly":
+	default:
+		return fmt.Errorf("%w: kind: want once, cron, monthly or quarterly, got %q", ErrInvalid, s.Kind)
+	}
+	return nil
+}
+
+// Next returns the first run strictly after after, or false when there is
+// none (a once schedule that has passed).
+func (s Schedule) Next(after time.Time) (time.Time, bool) {
+	if s.Kind == "once" {
+		if s.At != nil && s.At.After(after) {
+			return s.At.UTC(), true
+		}
+		return time.Time{}, false
+	}
+	expr := s.Cron
+	if p, ok := Presets[s.Kind]; ok {
+		expr = p
+	}
+	sched, err := parser.Parse(expr)
+	if err != nil {
+		return time.Time{}, false
+	}
+	loc := time.UTC
+	if s.TimeZone != "" {
+		if l, err := time.LoadLocation(s.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	// robfig/cron computes in the location of the time it is given, which
+	// is how "09:00 in Asia/Shanghai" stays 09:00 there across DST.
+	next := sched.Next(after.In(loc))
+	if next.IsZero() {
+		return time.Time{}, false
+	}
+	return next.UTC(), true
+}
+
+// Window is a weekly send window, read in each contact's time zone: no
+// survey wakes anyone.
+type Window struct {
+	// Days are ISO weekdays, 1 = Monday … 7 = Sunday; empty = every day.
+	Days []int `json:"days,omitempty"`
+	// Start and End are "HH:MM", End exclusive; both empty = all day.
+	Start string `json:"start,omitempty"`
+	End   string `json:"end,omitempty"`
+}
+
+// Validate checks the window.
+func (w Window) Validate() error {
+	for _, d := range w.Days {
+		if d < 1 || d > 7 {
+			return fmt.Errorf("%w: days: %d is not a weekday 1 (Monday) to 7 (Sunday)", ErrInvalid, d)
+		}
+	}
+	if (w.Start == "") != (w.End == "") {
+		return fmt.Errorf("%w: start and end go together", ErrInvalid)
+	}
+	if w.Start == "" {
+		return nil
+	}
+	s, err1 := minutes(w.Start)
+	e, err2 := minutes(w.End)
+	switch {
+	case err1 != nil:
+		return fmt.Errorf("%w: start: %v", ErrInvalid, err1)
+	case err2 != nil:
+		return fmt.Errorf("%w: end: %v", ErrInvalid, err2)
+	case e <= s:
+		return fmt.Errorf("%w: end must be after start (windows across midnight are not supported)", ErrInvalid)
+	}
+	return nil
+}
+
+// IsZero reports whether the window is always open.
+func (w Window) IsZero() bool { return len(w.Days) == 0 && w.Start == "" }
+
+func minutes(hhmm string) (int, error) {
+	h, m, ok := strings.Cut(hhmm, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || hh < 0 || hh > 24 || mm < 0 || mm > 59 || (hh == 24 && mm != 0) || len(m) != 2 {
+		return 0, fmt.Errorf("%q is not a time like 09:00", hhmm)
+	}
+	return hh*60 + mm, nil
+}
+
+// Next returns t if the window is open at t in loc, else the next opening.
+// The result is in UTC.
+func (w Window) Next(t time.Time, loc *time.Location) time.Time {
+	if w.IsZero() {
+		return t.UTC()
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	start, end := 0, 24*60
+	if w.Start != "" {
+		start, _ = minutes(w.Start)
+		end, _ = minutes(w.End)
+	}
+	local := t.In(loc)
+	for i := 0; i < 8; i++ {
+		day := time.Date(local.Year(), local.Month(), local.Day()+i, 0, 0, 0, 0, loc)
+		if !w.dayAllowed(day.Weekday()) {
+			continue
+		}
+		open := time.Date(day.Year(), day.Month(), day.Day(), start/60, start%60, 0, 0, loc)
+		close := time.Date(day.Year(), day.Month(), day.Day(), end/60, end%60, 0, 0, loc)
+		switch {
+		case !local.Before(open) && local.Before(close):
+			return t.UTC()
+		case local.Before(open):
+			return open.UTC()
+		}
+	}
+	return t.UTC() // unreachable for a valid window
+}
+
+// Open reports whether the window is open at t in loc.
+func (w Window) Open(t time.Time, loc *time.Location) bool { return w.Next(t, loc).Equal(t.UTC()) }
+
+func (w Window) dayAllowed(d time.Weekday) bool {
+	if len(w.Days) == 0 {
+		return true
+	}
+	iso := int(d)
+	if iso == 0 {
+		iso = 7
+	}
+	for _, x := range w.Days {
+		if x == iso {
+			return true
+		}
+	}
+	return false
+}

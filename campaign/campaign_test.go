@@ -1,0 +1,111 @@
+package campaign
+
+import (
+	"testing"
+	"time"
+)
+
+func mustLoc(t *testing.T, name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestQuarterlyInTimeZone(t *testing.T) {
+	s := Schedule{Kind: "quarterly", TimeZone: "Asia/Shanghai"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := mustLoc(t, "Asia/Shanghai")
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var got []string
+	for i := 0; i < 5; i++ {
+		next, ok := s.Next(at)
+		if !ok {
+			t.Fatal("no next run")
+		}
+		got = append(got, next.In(sh).Format("2006-01-02 15:04 MST"))
+		at = next
+	}
+	want := []string{"2027-01-01 09:00 CST", "2027-04-01 09:00 CST", "2027-07-01 09:00 CST", "2027-10-01 09:00 CST", "2028-01-01 09:00 CST"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("run %d at %s, want %s (all: %v)", i, got[i], want[i], got)
+		}
+	}
+}
+
+func TestMonthlyAcrossDST(t *testing.T) {
+	ny := mustLoc(t, "America/New_York")
+	s := Schedule{Kind: "monthly", TimeZone: "America/New_York"}
+	next, _ := s.Next(time.Date(2027, 2, 15, 0, 0, 0, 0, time.UTC))
+	if l := next.In(ny); l.Hour() != 9 || l.Day() != 1 || l.Month() != 3 {
+		t.Fatalf("March run at %v", l)
+	}
+	next, _ = s.Next(next)
+	if l := next.In(ny); l.Hour() != 9 || l.Month() != 4 || next.Sub(time.Date(2027, 4, 1, 13, 0, 0, 0, time.UTC)) != 0 {
+		t.Fatalf("April run (after DST) at %v / %v", l, next)
+	}
+}
+
+func TestScheduleValidateAndOnce(t *testing.T) {
+	at := time.Date(2027, 1, 5, 10, 0, 0, 0, time.UTC)
+	once := Schedule{Kind: "once", At: &at}
+	if n, ok := once.Next(at.Add(-time.Hour)); !ok || !n.Equal(at) {
+		t.Fatalf("once: %v %v", n, ok)
+	}
+	if _, ok := once.Next(at); ok {
+		t.Fatal("a once schedule runs once")
+	}
+	for _, bad := range []Schedule{{Kind: "weekly"}, {Kind: "cron", Cron: "every day"}, {Kind: "once"}, {Kind: "monthly", TimeZone: "Mars/Base"}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+	if (Schedule{Kind: "cron", Cron: "30 8 * * 1-5", TimeZone: "Europe/Berlin"}).Validate() != nil {
+		t.Fatal("a good cron was refused")
+	}
+}
+
+func TestWindow(t *testing.T) {
+	w := Window{Days: []int{1, 2, 3, 4, 5}, Start: "09:00", End: "18:00"}
+	if err := w.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := mustLoc(t, "Asia/Shanghai")
+	ny := mustLoc(t, "America/New_York")
+	tests := []struct {
+		name string
+		at   time.Time
+		loc  *time.Location
+		want time.Time
+	}{
+		{"open", time.Date(2026, 11, 23, 10, 0, 0, 0, sh), sh, time.Date(2026, 11, 23, 10, 0, 0, 0, sh)},
+		{"before opening", time.Date(2026, 11, 23, 7, 30, 0, 0, sh), sh, time.Date(2026, 11, 23, 9, 0, 0, 0, sh)},
+		{"after closing", time.Date(2026, 11, 23, 18, 0, 0, 0, sh), sh, time.Date(2026, 11, 24, 9, 0, 0, 0, sh)},
+		{"friday night to monday", time.Date(2026, 11, 27, 20, 0, 0, 0, sh), sh, time.Date(2026, 11, 30, 9, 0, 0, 0, sh)},
+		{"saturday", time.Date(2026, 11, 28, 11, 0, 0, 0, ny), ny, time.Date(2026, 11, 30, 9, 0, 0, 0, ny)},
+		// 2027-03-14 is the spring-forward Sunday in New York: Monday 09:00 is EDT.
+		{"across DST", time.Date(2027, 3, 13, 12, 0, 0, 0, ny), ny, time.Date(2027, 3, 15, 9, 0, 0, 0, ny)},
+		// The same instant is inside the window in Shanghai and outside in New York.
+		{"same instant, other zone", time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC), ny, time.Date(2026, 11, 24, 9, 0, 0, 0, ny)},
+	}
+	for _, tt := range tests {
+		if got := w.Next(tt.at, tt.loc); !got.Equal(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got.In(tt.loc), tt.want)
+		}
+	}
+	if !w.Open(time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC), sh) {
+		t.Error("10:00 Tuesday in Shanghai is open")
+	}
+	for _, bad := range []Window{{Days: []int{0}}, {Start: "09:00"}, {Start: "18:00", End: "09:00"}, {Start: "9am", End: "10:00"}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+	if (Window{}).Next(time.Unix(0, 0), nil) != time.Unix(0, 0).UTC() {
+		t.Error("an empty window is always open")
+	}
+}

@@ -1,0 +1,426 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/npsgate/npsgate/campaign"
+)
+
+// CampaignStatus is a campaign's place in its lifecycle: draft → scheduled
+// → running → completed, with paused and cancelled on the side.
+type CampaignStatus string
+
+const (
+	CampaignDraft     CampaignStatus = "draft"
+	CampaignScheduled CampaignStatus = "scheduled"
+	CampaignRunning   CampaignStatus = "running"
+	CampaignPaused    CampaignStatus = "paused"
+	CampaignCompleted CampaignStatus = "completed"
+	CampaignCancelled CampaignStatus = "cancelled"
+)
+
+// Campaign is relationship NPS: a survey to an audience on a schedule.
+type Campaign struct {
+	ID        string
+	Name      string
+	SurveyKey string
+	// Audience is an audience filter expression ("" = every contact).
+	Audience string
+	// PerAccountRole caps contacts per account and role in each run; 0 =
+	// no cap.
+	PerAccountRole int
+	// Channels is the order tried when a contact has no preferred one.
+	Channels   []string
+	Schedule   campaign.Schedule
+	SendWindow campaign.Window
+	// Sampling k > 1 surveys 1/k of the audience per run, so that every
+	// contact is reached once per k runs.
+	Sampling  int
+	Status    CampaignStatus
+	Runs      int
+	NextRunAt *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CampaignRun is one run of a campaign; its fan-out reads the contacts in
+// pages, and Cursor is the last contact a committed page covered.
+type CampaignRun struct {
+	ID           string
+	CampaignID   string
+	Number       int
+	ScheduledFor time.Time
+	Status       string // fanning_out, done, cancelled
+	Cursor       string
+	Planned      int
+	StartedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+const campaignColumns = `id, name, survey_key, audience, per_account_role, channels, schedule, send_window, sampling,
+	status, runs, next_run_at, created_at, updated_at`
+
+// SaveCampaign inserts the campaign or replaces its definition (not its
+// status, runs or next run, which only the lifecycle methods change).
+func (s *Store) SaveCampaign(ctx context.Context, c *Campaign) error {
+	op := fmt.Sprintf("save campaign %q", c.ID)
+	ch, err := jsonArg(c.Channels, "[]")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	sched, err := jsonArg(c.Schedule, "{}")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	win, err := jsonArg(c.SendWindow, "{}")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	if c.Status == "" {
+		c.Status = CampaignDraft
+	}
+	if c.Sampling < 1 {
+		c.Sampling = 1
+	}
+	now := s.now()
+	var created time.Time
+	err = s.q.QueryRowContext(ctx, `INSERT INTO campaigns (`+campaignColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, $11, $11)
+		ON CONFLICT (id) DO UPDATE SET name = $2, survey_key = $3, audience = $4, per_account_role = $5,
+			channels = $6, schedule = $7, send_window = $8, sampling = $9, updated_at = $11
+		RETURNING created_at`,
+		c.ID, c.Name, c.SurveyKey, c.Audience, c.PerAccountRole, ch, sched, win, c.Sampling, string(c.Status), s.ts(now),
+	).Scan(timeCol{&created})
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	c.CreatedAt, c.UpdatedAt = created, now
+	return nil
+}
+
+// GetCampaign returns the campaign with id, or ErrNotFound.
+func (s *Store) GetCampaign(ctx context.Context, id string) (*Campaign, error) {
+	c, err := scanCampaign(s.q.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, id))
+	return c, wrapErr(fmt.Sprintf("get campaign %q", id), err)
+}
+
+// ListCampaigns returns every campaign, newest first.
+func (s *Store) ListCampaigns(ctx context.Context) ([]*Campaign, error) {
+	return s.campaigns(ctx, `ORDER BY created_at DESC, id`)
+}
+
+// DueCampaigns returns scheduled or running campaigns whose next run is at
+// or before now.
+func (s *Store) DueCampaigns(ctx context.Context, now time.Time) ([]*Campaign, error) {
+	return s.campaigns(ctx, `WHERE status IN ('scheduled', 'running') AND next_run_at IS NOT NULL AND next_run_at <= $1
+		ORDER BY next_run_at LIMIT 100`, s.ts(now))
+}
+
+func (s *Store) campaigns(ctx context.Context, tail string, args ...any) ([]*Campaign, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+campaignColumns+` FROM campaigns `+tail, args...)
+	if err != nil {
+		return nil, wrapErr("list campaigns", err)
+	}
+	defer rows.Close()
+	var out []*Campaign
+	for rows.Next() {
+		c, err := scanCampaign(rows)
+		if err != nil {
+			return nil, wrapErr("list campaigns", err)
+		}
+		out = append(out, c)
+	}
+	return out, wrapErr("list campaigns", rows.Err())
+}
+
+// SetCampaignState moves a campaign to status if its status is one of
+// from, and sets its next run (nil clears it); changed is false when the
+// status did not match.
+func (s *Store) SetCampaignState(ctx context.Context, id string, from []CampaignStatus, to CampaignStatus, next *time.Time) (bool, error) {
+	var a args
+	in := make([]string, len(from))
+	for i, f := range from {
+		in[i] = a.add(string(f))
+	}
+	var nextArg any
+	if next != nil {
+		nextArg = s.ts(*next)
+	}
+	q := `UPDATE campaigns SET status = ` + a.add(string(to)) + `, next_run_at = ` + a.add(nextArg) +
+		`, updated_at = ` + a.add(s.ts(s.now())) + ` WHERE id = ` + a.add(id) + ` AND status IN (` + strings.Join(in, ", ") + `)`
+	res, err := s.q.ExecContext(ctx, q, a...)
+	if err != nil {
+		return false, wrapErr("set campaign state", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapErr("set campaign state", err)
+}
+
+// StartRun records run number n of a campaign scheduled for at, and moves
+// the campaign's next run to next (nil: no more runs). created is false
+// when that run exists: another scheduler started it.
+func (s *Store) StartRun(ctx context.Context, c *Campaign, n int, at time.Time, next *time.Time) (*CampaignRun, bool, error) {
+	run := &CampaignRun{ID: fmt.Sprintf("%s-r%d", c.ID, n), CampaignID: c.ID, Number: n, ScheduledFor: utc(at),
+		Status: "fanning_out", StartedAt: s.now()}
+	created := false
+	err := s.InTx(ctx, func(tx *Store) error {
+		res, err := tx.q.ExecContext(ctx, `INSERT INTO campaign_runs (id, campaign_id, number, scheduled_for, status, started_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+			run.ID, run.CampaignID, run.Number, tx.ts(run.ScheduledFor), run.Status, tx.ts(run.StartedAt))
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return nil
+		}
+		created = true
+		var nextArg any
+		if next != nil {
+			nextArg = tx.ts(*next)
+		}
+		_, err = tx.q.ExecContext(ctx, `UPDATE campaigns SET runs = $1, next_run_at = $2, updated_at = $3,
+			status = CASE WHEN status = 'scheduled' THEN 'running' ELSE status END WHERE id = $4`,
+			n, nextArg, tx.ts(run.StartedAt), c.ID)
+		return err
+	})
+	if err != nil {
+		return nil, false, wrapErr("start run", err)
+	}
+	if !created {
+		got, err := s.GetRun(ctx, run.ID)
+		return got, false, err
+	}
+	return run, true, nil
+}
+
+const runColumns = `id, campaign_id, number, scheduled_for, status, cursor, planned, started_at, finished_at`
+
+// GetRun returns the run with id, or ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id string) (*CampaignRun, error) {
+	r, err := scanRun(s.q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM campaign_runs WHERE id = $1`, id))
+	return r, wrapErr(fmt.Sprintf("get run %q", id), err)
+}
+
+// ListRuns returns a campaign's runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, campaignID string) ([]*CampaignRun, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+runColumns+` FROM campaign_runs WHERE campaign_id = $1 ORDER BY number DESC`, campaignID)
+	if err != nil {
+		return nil, wrapErr("list runs", err)
+	}
+	defer rows.Close()
+	var out []*CampaignRun
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, wrapErr("list runs", err)
+		}
+		out = append(out, r)
+	}
+	return out, wrapErr("list runs", rows.Err())
+}
+
+// FinishRun ends a run with status.
+func (s *Store) FinishRun(ctx context.Context, id, status string) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE campaign_runs SET status = $1, finished_at = $2 WHERE id = $3 AND finished_at IS NULL`,
+		status, s.ts(s.now()), id)
+	return wrapErr("finish run", err)
+}
+
+// CommitPage writes one page of a run's fan-out in one transaction: the
+// deliveries (an ID that exists is skipped, so a page done twice writes
+// nothing twice), the per-account caps, and the cursor. It returns the
+// deliveries actually inserted.
+func (s *Store) CommitPage(ctx context.Context, runID, cursor string, ds []*Delivery, caps map[[2]string]int) ([]*Delivery, error) {
+	var inserted []*Delivery
+	err := s.InTx(ctx, func(tx *Store) error {
+		var err error
+		if inserted, err = tx.insertDeliveries(ctx, ds); err != nil {
+			return err
+		}
+		for k, n := range caps {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO campaign_run_caps (run_id, account, role, n) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (run_id, account, role) DO UPDATE SET n = $4`, runID, k[0], k[1], n); err != nil {
+				return err
+			}
+		}
+		_, err = tx.q.ExecContext(ctx, `UPDATE campaign_runs SET cursor = $1, planned = planned + $2 WHERE id = $3`,
+			cursor, len(inserted), runID)
+		return err
+	})
+	return inserted, wrapErr("commit page", err)
+}
+
+// RunCaps returns the per-account-and-role counts of a run for accounts.
+func (s *Store) RunCaps(ctx context.Context, runID string, accounts []string) (map[[2]string]int, error) {
+	out := map[[2]string]int{}
+	if len(accounts) == 0 {
+		return out, nil
+	}
+	var a args
+	run := a.add(runID)
+	in := make([]string, len(accounts))
+	for i, acc := range accounts {
+		in[i] = a.add(acc)
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT account, role, n FROM campaign_run_caps WHERE run_id = `+run+
+		` AND account IN (`+strings.Join(in, ", ")+`)`, a...)
+	if err != nil {
+		return nil, wrapErr("run caps", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			acc, role string
+			n         int
+		)
+		if err := rows.Scan(&acc, &role, &n); err != nil {
+			return nil, wrapErr("run caps", err)
+		}
+		out[[2]string{acc, role}] = n
+	}
+	return out, wrapErr("run caps", rows.Err())
+}
+
+// insertDeliveries writes many deliveries with one statement per chunk and
+// their first events, skipping IDs that exist.
+func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delivery, error) {
+	const chunk = 200 // 23 columns each: under SQLite's variable limit
+	var inserted []*Delivery
+	now := s.now()
+	for start := 0; start < len(ds); start += chunk {
+		part := ds[min(start, len(ds)):min(start+chunk, len(ds))]
+		var (
+			a    args
+			vals []string
+		)
+		byID := make(map[string]*Delivery, len(part))
+		for _, d := range part {
+			if d.Status == "" {
+				d.Status = StatusQueued
+			}
+			d.CreatedAt, d.UpdatedAt = now, now
+			if d.SendAt.IsZero() {
+				d.SendAt = now
+			}
+			meta, err := jsonArg(d.Metadata, "{}")
+			if err != nil {
+				return nil, err
+			}
+			var exp any
+			if !d.ExpiresAt.IsZero() {
+				exp = s.ts(d.ExpiresAt)
+			}
+			ph := []string{a.add(d.ID), a.add(d.SurveyKey), a.add(d.ContactID), a.add(d.Channel), a.add(d.Address),
+				a.add(d.Locale), a.add(d.Token), a.add(string(d.Status)), a.add(d.Reason), a.add(""), a.add(nil),
+				a.add(""), a.add(d.Source), a.add(meta), a.add(s.ts(d.SendAt)), a.add(0), a.add(exp),
+				a.add(s.ts(now)), a.add(s.ts(now)), a.add(nil), a.add(nil), a.add(nil), a.add(d.CampaignID), a.add(d.RunID)}
+			vals = append(vals, "("+strings.Join(ph, ", ")+")")
+			byID[d.ID] = d
+		}
+		rows, err := s.q.QueryContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES `+strings.Join(vals, ", ")+
+			` ON CONFLICT (id) DO NOTHING RETURNING id`, a...)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		var ea args
+		evals := make([]string, 0, len(ids))
+		for _, id := range ids {
+			d := byID[id]
+			inserted = append(inserted, d)
+			evals = append(evals, "("+ea.add(id)+", "+ea.add(string(d.Status))+", "+ea.add(d.Reason)+", "+ea.add(s.ts(now))+")")
+		}
+		if _, err := s.q.ExecContext(ctx, `INSERT INTO delivery_events (delivery_id, status, reason, at) VALUES `+
+			strings.Join(evals, ", "), ea...); err != nil {
+			return nil, err
+		}
+	}
+	return inserted, nil
+}
+
+// CampaignCounts counts a campaign's deliveries by status, and the
+// suppressed ones by reason.
+func (s *Store) CampaignCounts(ctx context.Context, campaignID string) (map[DeliveryStatus]int, map[string]int, error) {
+	byStatus := map[DeliveryStatus]int{}
+	byReason := map[string]int{}
+	rows, err := s.q.QueryContext(ctx, `SELECT status, reason, COUNT(*) FROM deliveries WHERE campaign_id = $1
+		GROUP BY status, reason`, campaignID)
+	if err != nil {
+		return nil, nil, wrapErr("campaign counts", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			st     DeliveryStatus
+			reason string
+			n      int
+		)
+		if err := rows.Scan(&st, &reason, &n); err != nil {
+			return nil, nil, wrapErr("campaign counts", err)
+		}
+		byStatus[st] += n
+		if st == StatusSuppressed {
+			byReason[reason] += n
+		}
+	}
+	return byStatus, byReason, wrapErr("campaign counts", rows.Err())
+}
+
+// CampaignDeliveries returns up to limit of a campaign's deliveries in
+// status with IDs after after, by ID (for resume and cancel sweeps).
+func (s *Store) CampaignDeliveries(ctx context.Context, campaignID string, status DeliveryStatus, after string, limit int) ([]*Delivery, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE campaign_id = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4`, campaignID, string(status), after, pageLimit(limit))
+	if err != nil {
+		return nil, wrapErr("campaign deliveries", err)
+	}
+	defer rows.Close()
+	var out []*Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, wrapErr("campaign deliveries", err)
+		}
+		out = append(out, d)
+	}
+	return out, wrapErr("campaign deliveries", rows.Err())
+}
+
+func scanCampaign(row scanner) (*Campaign, error) {
+	var c Campaign
+	err := row.Scan(&c.ID, &c.Name, &c.SurveyKey, &c.Audience, &c.PerAccountRole, jsonCol{&c.Channels},
+		jsonCol{&c.Schedule}, jsonCol{&c.SendWindow}, &c.Sampling, &c.Status, &c.Runs, nullTimeCol{&c.NextRunAt},
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func scanRun(row scanner) (*CampaignRun, error) {
+	var r CampaignRun
+	err := row.Scan(&r.ID, &r.CampaignID, &r.Number, timeCol{&r.ScheduledFor}, &r.Status, &r.Cursor, &r.Planned,
+		timeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
