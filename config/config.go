@@ -29,6 +29,8 @@ type Config struct {
 		Addr string `yaml:"addr" env:"NPSGATE_HTTP_ADDR"`
 		// MaxBodyBytes caps every request body. Default 1 MiB.
 		MaxBodyBytes int64 `yaml:"max_body_bytes" env:"NPSGATE_HTTP_MAX_BODY_BYTES"`
+		// MaxImportBytes caps a contact import's CSV. Default 1 GiB.
+		MaxImportBytes int64 `yaml:"max_import_bytes" env:"NPSGATE_HTTP_MAX_IMPORT_BYTES"`
 	} `yaml:"http"`
 
 	// PublicURL is the base of every link in a message (reply page,
@@ -128,6 +130,9 @@ type Config struct {
 		// delayed or retried tasks become ready: the latency of a survey on
 		// a quiet system. Default 200ms.
 		PollInterval Duration `yaml:"poll_interval" env:"NPSGATE_WORKER_POLL_INTERVAL"`
+		// SchedulerInterval is how often a worker looks for campaign runs
+		// that are due. Default 5s.
+		SchedulerInterval Duration `yaml:"scheduler_interval" env:"NPSGATE_WORKER_SCHEDULER_INTERVAL"`
 	} `yaml:"worker"`
 
 	Survey struct {
@@ -298,6 +303,9 @@ func (c *Config) fillDefaults() {
 	if c.HTTP.MaxBodyBytes == 0 {
 		c.HTTP.MaxBodyBytes = 1 << 20
 	}
+	if c.HTTP.MaxImportBytes == 0 {
+		c.HTTP.MaxImportBytes = 1 << 30
+	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
@@ -341,6 +349,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Worker.RetryBaseDelay == 0 {
 		c.Worker.RetryBaseDelay = Duration(10 * time.Second)
+	}
+	if c.Worker.SchedulerInterval == 0 {
+		c.Worker.SchedulerInterval = Duration(5 * time.Second)
 	}
 	if c.Worker.PollInterval == 0 {
 		c.Worker.PollInterval = Duration(200 * time.Millisecond)

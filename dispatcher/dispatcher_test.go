@@ -102,7 +102,7 @@ func (e *env) worker(notifier ...*dispatcher.Notifier) {
 	w := dispatcher.NewWorker(e.redis, dispatcher.WorkerConfig{
 		Concurrency: 4, RetryBaseDelay: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second, Logger: quiet(),
-	}, e.sender, n)
+	}, e.sender, n, e.fanout())
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
 	}

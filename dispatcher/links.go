@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"net/url"
 	"strconv"
 )
@@ -32,4 +34,13 @@ func (l Links) UnsubscribeMailtoURL(token string) string {
 		return ""
 	}
 	return "mailto:" + l.UnsubscribeMailto + "?subject=" + url.PathEscape("unsubscribe "+token)
+}
+
+// NewToken returns a reply token: 128 random bits, URL-safe.
+func NewToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }

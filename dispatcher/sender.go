@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/npsgate/npsgate/channels"
@@ -63,6 +64,11 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		log.Warn("previous attempt ended without an outcome; sending again (possible duplicate)")
 	}
 
+	if d.CampaignID != "" {
+		if done, err := s.campaignGate(ctx, log, d); done || err != nil {
+			return err
+		}
+	}
 	if reason, err := s.gate(ctx, d); err != nil {
 		return err
 	} else if reason != "" {
@@ -118,6 +124,7 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 	switch channels.KindOf(sendErr) {
 	case channels.Permanent:
 		s.fail(ctx, log, d, words)
+		s.fallback(ctx, log, d)
 		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	case channels.OptedOut:
 		if err := s.Store.OptOutContact(ctx, d.ContactID, "provider: "+words, s.now()); err != nil {
@@ -184,6 +191,93 @@ func (s *Sender) emit(ctx context.Context, log *slog.Logger, typ string, data an
 	if err := s.Events.Emit(ctx, typ, data); err != nil {
 		log.Error("event not queued", "type", typ, "err", err)
 	}
+}
+
+// campaignGate holds a campaign's delivery while the campaign is paused
+// (resume queues it again), drops it when the campaign is cancelled, and
+// defers it to the next opening of the send window in the contact's time
+// zone: a run that waited in a queue must still not wake anyone. done says
+// the delivery was dealt with.
+func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.Delivery) (done bool, err error) {
+	c, err := s.Store.GetCampaign(ctx, d.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("load campaign: %w", err)
+	}
+	switch c.Status {
+	case store.CampaignPaused:
+		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred, store.Update{Reason: "campaign paused"})
+		log.Debug("campaign paused: delivery held")
+		return true, err
+	case store.CampaignCancelled:
+		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: "campaign cancelled"})
+		return true, err
+	}
+	if c.SendWindow.IsZero() {
+		return false, nil
+	}
+	ct, err := s.Store.GetContact(ctx, d.ContactID)
+	if err != nil {
+		return false, nil // the gate deals with a vanished contact
+	}
+	now := s.now()
+	next := c.SendWindow.Next(now, contactLocation(ct, c.Schedule.TimeZone))
+	if !next.After(now) {
+		return false, nil
+	}
+	if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred,
+		store.Update{Reason: "outside send window", SendAt: next}); err != nil {
+		return true, err
+	}
+	log.Info("delivery deferred to its send window", "until", next)
+	// Waiting is not failing: the retry after the wait counts no failure.
+	return true, fmt.Errorf("%w: %w", ErrRateLimited, &channels.Error{Channel: d.Channel, Kind: channels.RateLimited,
+		Message: "outside send window", RetryAfter: next.Sub(now)})
+}
+
+// fallback tries a campaign delivery that failed for good (an invalid
+// number) once more on the next channel of the campaign's order.
+func (s *Sender) fallback(ctx context.Context, log *slog.Logger, d *store.Delivery) {
+	if d.CampaignID == "" || d.Metadata["fallback_of"] != "" || s.Events == nil {
+		return
+	}
+	c, err := s.Store.GetCampaign(ctx, d.CampaignID)
+	if err != nil {
+		return
+	}
+	ct, err := s.Store.GetContact(ctx, d.ContactID)
+	if err != nil {
+		return
+	}
+	order := c.Channels
+	if len(order) == 0 {
+		if sv, err := s.Store.GetSurvey(ctx, d.SurveyKey); err == nil {
+			order = sv.Channels
+		}
+	}
+	ch, addr := chooseChannel(ct, order, d.Channel)
+	if ch == "" {
+		return
+	}
+	meta := map[string]string{"fallback_of": d.ID}
+	for k, v := range d.Metadata {
+		meta[k] = v
+	}
+	nd := &store.Delivery{ID: uuid.NewSHA1(deliveryNamespace, []byte("fallback\x00"+d.ID)).String(),
+		SurveyKey: d.SurveyKey, ContactID: d.ContactID, Channel: ch, Address: addr, Locale: d.Locale,
+		Token: NewToken(), Status: store.StatusQueued, Source: d.Source, Metadata: meta, SendAt: s.now(),
+		ExpiresAt: d.ExpiresAt, CampaignID: d.CampaignID, RunID: d.RunID}
+	got, created, err := s.Store.CreateDelivery(ctx, nd)
+	if err != nil || !created {
+		return
+	}
+	if err := s.Events.ScheduleDelivery(ctx, got); err != nil {
+		log.Error("fallback delivery not queued", "err", err)
+		return
+	}
+	log.Info("trying the next channel", "channel", ch, "fallback_delivery_id", got.ID)
 }
 
 // gate returns why a delivery must not be sent, or "" to go on. Opt-outs are

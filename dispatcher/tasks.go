@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -130,3 +131,26 @@ const (
 
 // EventTypes lists the event types, for validation.
 var EventTypes = []string{EventResponseCreated, EventResponseUpdated, EventDeliveryFailed, EventContactOptedOut}
+
+// StartRun starts run Number of a campaign, due at At. Its task ID names
+// the campaign and the number, so however many schedulers see the campaign
+// due, the run starts once.
+type StartRun struct {
+	CampaignID string    `json:"campaign_id"`
+	Number     int       `json:"number"`
+	At         time.Time `json:"at"`
+}
+
+// Kind implements TaskArgs.
+func (StartRun) Kind() string { return "campaign:run" }
+
+// FanoutPage turns the next page of a run's audience into deliveries.
+type FanoutPage struct {
+	RunID string `json:"run_id"`
+}
+
+// Kind implements TaskArgs.
+func (FanoutPage) Kind() string { return "campaign:fanout" }
+
+// QueueCampaigns holds the runs and their fan-out pages.
+const QueueCampaigns = "campaigns"

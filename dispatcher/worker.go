@@ -40,7 +40,7 @@ type Worker struct {
 
 // NewWorker builds a worker for the send pipeline and, with a notifier,
 // the closed loop (alerts and webhooks). Nothing runs until Start.
-func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier *Notifier) *Worker {
+func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier *Notifier, fanout *Fanout) *Worker {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 20
 	}
@@ -61,7 +61,7 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 		Concurrency: cfg.Concurrency,
 		// Alerts first: a detractor must reach a person within minutes
 		// even while a campaign fills the deliveries queue; webhooks last.
-		Queues:                   map[string]int{QueueAlerts: 6, QueueDeliveries: 3, QueueWebhooks: 1},
+		Queues:                   map[string]int{QueueAlerts: 6, QueueDeliveries: 3, QueueCampaigns: 2, QueueWebhooks: 1},
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay, notifier),
 		DelayedTaskCheckInterval: cfg.PollInterval,
@@ -74,6 +74,10 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 	})
 	mux := asynq.NewServeMux()
 	register(mux, sender.Send)
+	if fanout != nil {
+		register(mux, fanout.Start)
+		register(mux, fanout.Page)
+	}
 	if notifier != nil {
 		register(mux, notifier.Notify)
 		register(mux, notifier.SendAlert)

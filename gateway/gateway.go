@@ -66,6 +66,7 @@ type Gateway struct {
 
 	worker    *dispatcher.Worker
 	recoverer *dispatcher.Recoverer
+	scheduler *dispatcher.Scheduler
 	handler   http.Handler
 	listener  net.Listener
 	// APIKeys are the keys the API accepts (configured or generated).
@@ -140,7 +141,11 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client, Logger: log},
-			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log})
+			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log},
+			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
+				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)})
+		g.scheduler = &dispatcher.Scheduler{Store: g.Store, Client: g.Client, Logger: log,
+			Interval: time.Duration(cfg.Worker.SchedulerInterval)}
 	}
 	if role&RoleWorker != 0 {
 		g.recoverer = &dispatcher.Recoverer{Store: g.Store, Client: g.Client, Logger: log}
@@ -153,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		g.handler, err = httpapi.New(httpapi.Config{
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
-			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxImportBytes: cfg.HTTP.MaxImportBytes,
 			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
 			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
 			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
@@ -326,6 +331,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		g.log.Info("worker started", "concurrency", g.cfg.Worker.Concurrency)
 		g.recoverer.Start()
+		g.scheduler.Start()
 	}
 
 	var runErr error
@@ -343,6 +349,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		cancel()
 	}
 	if g.worker != nil {
+		g.scheduler.Shutdown()
 		g.recoverer.Shutdown()
 		g.worker.Shutdown()
 	}

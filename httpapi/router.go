@@ -33,6 +33,8 @@ type Config struct {
 	APIKeys []string
 	// MaxBodyBytes caps request bodies. Default 1 MiB.
 	MaxBodyBytes int64
+	// MaxImportBytes caps a contact import's CSV. Default 1 GiB.
+	MaxImportBytes int64
 	// ReplyWindow is how long a reply link stays valid after sending,
 	// unless the survey sets its own. Default 30 days.
 	ReplyWindow time.Duration
@@ -76,6 +78,9 @@ type API struct {
 func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxImportBytes == 0 {
+		cfg.MaxImportBytes = 1 << 30
 	}
 	if cfg.ReplyWindow == 0 {
 		cfg.ReplyWindow = 30 * 24 * time.Hour
@@ -144,6 +149,8 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/surveys", a.listSurveys)
 	v1.GET("/surveys/:key", a.getSurvey)
 	v1.PUT("/surveys/:key", a.updateSurvey)
+	v1.POST("/contacts/import", a.importContacts)
+	v1.GET("/imports/:id", a.getImport)
 	v1.PUT("/contacts/:id", a.putContact)
 	v1.GET("/contacts/:id", a.getContact)
 	v1.POST("/triggers", a.createTrigger)
@@ -159,6 +166,12 @@ func (a *API) routes() *gin.Engine {
 	v1.PUT("/alert-rules/:id", a.updateAlertRule)
 	v1.DELETE("/alert-rules/:id", a.deleteAlertRule)
 	v1.GET("/alerts", a.listAlerts)
+	v1.POST("/campaigns", a.createCampaign)
+	v1.GET("/campaigns", a.listCampaigns)
+	v1.GET("/campaigns/:id", a.getCampaign)
+	v1.PUT("/campaigns/:id", a.updateCampaign)
+	v1.POST("/campaigns/:id/:action", a.campaignAction)
+	v1.POST("/audiences/preview", a.previewAudience)
 	v1.POST("/webhooks", a.createWebhook)
 	v1.GET("/webhooks", a.listWebhooks)
 	v1.GET("/webhooks/:id", a.getWebhook)
@@ -193,12 +206,17 @@ func (a *API) authenticate(c *gin.Context) {
 }
 
 func (a *API) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > a.cfg.MaxBodyBytes {
+	limit := a.cfg.MaxBodyBytes
+	if c.Request.URL.Path == "/v1/contacts/import" {
+		// An import streams a file of up to a million rows.
+		limit = a.cfg.MaxImportBytes
+	}
+	if c.Request.ContentLength > limit {
 		a.fail(c, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
 			Message: "request body is too large"})
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, a.cfg.MaxBodyBytes)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	c.Next()
 }
 

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -107,7 +106,7 @@ func (a *API) createTrigger(c *gin.Context) {
 		ID:             uuid.Must(uuid.NewV7()).String(),
 		SurveyKey:      sv.Key,
 		ContactID:      incoming.ExternalID,
-		Token:          newToken(),
+		Token:          dispatcher.NewToken(),
 		Status:         store.StatusQueued,
 		IdempotencyKey: in.IdempotencyKey,
 		RequestHash:    hex.EncodeToString(sum[:]),
@@ -240,15 +239,18 @@ func mergeContact(dst, src *store.Contact) {
 	}
 }
 
-// addressFor is where a contact is reached on a channel.
+// addressFor is where a contact is reached on a channel, and the field of
+// the trigger that would give it.
 func addressFor(channel string, c *store.Contact) (addr, field string) {
 	switch channel {
 	case "email":
-		return c.Email, "contact.email"
+		field = "contact.email"
 	case "sms", "whatsapp":
-		return c.Phone, "contact.phone"
+		field = "contact.phone"
+	default:
+		field = "contact.attributes." + channel + "_webhook"
 	}
-	return c.Attributes[channel+"_webhook"], "contact.attributes." + channel + "_webhook"
+	return dispatcher.AddressFor(channel, c), field
 }
 
 // pickChannel uses the trigger's channel, else the first of the survey's
@@ -268,13 +270,4 @@ func pickChannel(explicit string, sv *store.Survey, c *store.Contact) (string, s
 	}
 	_, field := addressFor(sv.Channels[0], c)
 	return "", "", badField(field, "contact %q has no address on any of the survey's channels %v", c.ExternalID, sv.Channels)
-}
-
-// newToken returns 128 random bits, URL-safe: the reply token.
-func newToken() string {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -48,6 +48,10 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open(t)) })
 	t.Run("SurveyAlertTargets", func(t *testing.T) { testSurveyAlertTargets(t, open(t)) })
+	t.Run("UpsertContacts", func(t *testing.T) { testUpsertContacts(t, open(t)) })
+	t.Run("UpsertContactsChunks", func(t *testing.T) { testUpsertContactsChunks(t, open(t)) })
+	t.Run("ContactsPage", func(t *testing.T) { testContactsPage(t, open(t)) })
+	t.Run("Imports", func(t *testing.T) { testImports(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that

@@ -1,0 +1,394 @@
+// Package contactimport imports contacts from a CSV file of up to a million
+// rows (POST /v1/contacts/import) as a stream: rows are read, validated as
+// the contacts API validates them, and written in batches, so memory stays
+// flat whatever the size of the file, and the import's progress is kept in
+// the store for anyone polling it.
+//
+// # The file
+//
+// UTF-8 CSV (RFC 4180, comma separated) with an optional byte order mark
+// and a required header row. Header names are matched case-insensitively
+// and trimmed; external_id is required and the known columns are name,
+// email, phone, locale, time_zone, account, role and tags (separated by ";"
+// or "|"). Every other column is an attribute of that name (as written, only
+// trimmed); an empty attribute cell leaves the attribute out. The columns
+// opted_out_at, created_at and updated_at are refused: opt-outs come from
+// the contact, never from a file. Cells are trimmed of surrounding white
+// space.
+//
+// # What a row does
+//
+// A row replaces the contact with its external_id, as PUT
+// /v1/contacts/{id} does: every field takes the row's value, so a column
+// left out of the file, or an empty cell, clears that field; the opt-out
+// stays. A row identical to the stored contact writes nothing (its
+// updated_at stays), so importing the same file twice changes nothing the
+// second time.
+//
+// Rows are applied in file order, so when an external_id appears more than
+// once the later row wins. Within one batch only the last of them is
+// written and the earlier ones count as unchanged; rows far apart in the
+// file are written in turn, the later over the earlier (and such a file
+// re-imports as changed).
+//
+// A row that fails validation is counted as failed and reported as a
+// store.ImportError (1-based data row, the header not counted; the column;
+// the reason), and the rest of the file goes on. A file that is not CSV,
+// has no header or no external_id column, a row larger than MaxRowBytes, or
+// more than Options.MaxRows rows, fails the import: the rows before the
+// fault are written, none after it.
+package contactimport
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/npsgate/npsgate/store"
+)
+
+const (
+	// DefaultBatchSize is the number of rows per transaction when
+	// Options.BatchSize is zero.
+	DefaultBatchSize = 1000
+	// MaxBatchSize caps Options.BatchSize, which bounds the memory of Run.
+	MaxBatchSize = 10000
+	// DefaultMaxRows is the most data rows a file may have when
+	// Options.MaxRows is zero.
+	DefaultMaxRows = 1_000_000
+	// MaxRowBytes bounds one row, header included: a line that never ends
+	// (a binary file, an unclosed quote) fails the import instead of filling
+	// memory.
+	MaxRowBytes = 1 << 20
+)
+
+// ErrInvalidFile is wrapped by the error of Run when the file itself cannot
+// be imported (malformed CSV, no header, no external_id column, a row too
+// large, too many rows): the sender's fault, a 400 or 422 for the API. Any
+// other error of Run comes from the store (ErrUnavailable and so on) or the
+// context.
+var ErrInvalidFile = errors.New("invalid contact file")
+
+// Options configure Run.
+type Options struct {
+	// ImportID is the id of the import record Run creates; a new one when
+	// empty (store.ErrConflict if taken).
+	ImportID string
+	// Filename is recorded with the import, for people.
+	Filename string
+	// BatchSize is how many rows are written per transaction and how often
+	// progress is recorded. Zero means DefaultBatchSize; it is capped at
+	// MaxBatchSize.
+	BatchSize int
+	// PhoneRegion is the region national phone numbers are read in, as in
+	// ValidateContact.
+	PhoneRegion string
+	// MaxRows is the most data rows a file may have; zero means
+	// DefaultMaxRows.
+	MaxRows int
+	// Logger receives a line when an import starts and ends; nil discards.
+	Logger *slog.Logger
+	// Progress, when set, is called from Run's goroutine after each batch
+	// is committed, with the import as committed so far, and once more with
+	// the finished import that Run returns. Each call gets a copy of its
+	// own; a slow Progress slows the import.
+	Progress func(*store.Import)
+}
+
+func (o Options) withDefaults() Options {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	o.BatchSize = min(o.BatchSize, MaxBatchSize)
+	if o.MaxRows <= 0 {
+		o.MaxRows = DefaultMaxRows
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// finishTimeout bounds the writes that record the end of an import, which
+// run even when ctx is canceled so that a dropped upload does not leave it
+// running.
+const finishTimeout = 10 * time.Second
+
+// Run imports the contacts of the CSV file r into st, recording the import
+// (see the package documentation for the format and what a row does). It
+// creates the import record, reads r to its end, writing a batch of rows
+// and the progress in one transaction at a time, so each batch is atomic
+// and the counts always match what is stored, and finishes the record as
+// completed, or failed with a message saying why and how far it got.
+//
+// Run returns the finished import as stored, with a nil error when it
+// completed (with or without failed rows), and with the error that failed
+// it otherwise: one wrapping ErrInvalidFile for a bad file, the store's or
+// the context's otherwise. When the record cannot even be created, the
+// import is nil. Run holds at most one batch of rows in memory.
+func Run(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*store.Import, error) {
+	opts = opts.withDefaults()
+	rec := &store.Import{ID: opts.ImportID, Filename: opts.Filename}
+	if err := st.CreateImport(ctx, rec); err != nil {
+		return nil, err
+	}
+	log := opts.Logger.With("import", rec.ID, "filename", opts.Filename)
+	log.InfoContext(ctx, "contact import started")
+	im := &importer{
+		st:    st,
+		opts:  opts,
+		rec:   rec,
+		v:     validator{phoneRegion: opts.PhoneRegion, zones: map[string]bool{}},
+		batch: make([]*store.Contact, 0, opts.BatchSize),
+	}
+	start := time.Now()
+	runErr := im.run(ctx, r)
+
+	status, message := store.ImportCompleted, ""
+	if runErr != nil {
+		status, message = store.ImportFailed, failMessage(runErr, rec.Rows)
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	final := im.snapshot()
+	if err := st.FinishImport(fctx, rec.ID, status, message); err != nil {
+		log.ErrorContext(ctx, "cannot record the end of a contact import", "status", status, "error", err)
+		final.Status, final.Message = store.ImportRunning, message
+		return final, errors.Join(runErr, err)
+	}
+	if got, err := st.GetImport(fctx, rec.ID); err == nil {
+		final = got
+	} else {
+		now := time.Now().UTC()
+		final.Status, final.Message, final.FinishedAt, final.UpdatedAt = status, message, &now, now
+	}
+	if opts.Progress != nil {
+		opts.Progress(final)
+	}
+
+	elapsed := time.Since(start)
+	attrs := []any{"rows", final.Rows, "imported", final.Imported, "unchanged", final.Unchanged,
+		"failed", final.Failed, "duration", elapsed.Round(time.Millisecond),
+		"rows_per_second", int(float64(final.Rows) / max(elapsed.Seconds(), 1e-9))}
+	if runErr != nil {
+		log.WarnContext(ctx, "contact import failed", append(attrs, "error", runErr)...)
+		return final, runErr
+	}
+	log.InfoContext(ctx, "contact import completed", attrs...)
+	return final, nil
+}
+
+// failMessage is the Message of a failed import: the cause and how far the
+// import got.
+func failMessage(err error, rows int) string {
+	how := "no rows were processed"
+	if rows > 0 {
+		how = fmt.Sprintf("the first %d rows were processed, none after", rows)
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("import canceled (%v); %s", err, how)
+	case errors.Is(err, ErrInvalidFile):
+		return strings.TrimPrefix(err.Error(), ErrInvalidFile.Error()+": ") + "; " + how
+	}
+	return fmt.Sprintf("%v; %s", err, how)
+}
+
+// importer is the state of one Run.
+type importer struct {
+	st   *store.Store
+	opts Options
+	rec  *store.Import // ID, Filename, StartedAt; counts as committed
+	v    validator
+
+	batch   []*store.Contact    // valid rows not yet written
+	pending []store.ImportError // errors not yet written
+	sent    int                 // errors handed to the store (at most MaxImportErrors+1)
+	kept    []store.ImportError // the first MaxImportErrors committed, for snapshots
+	// rows and failed count every row read; rec has the committed ones.
+	rows, failed int
+}
+
+func (im *importer) run(ctx context.Context, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if err := skipBOM(br); err != nil {
+		return err
+	}
+	lim := &rowLimit{r: br, max: MaxRowBytes}
+	cr := csv.NewReader(lim)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1 // a row of the wrong width is a row error, not the file's
+
+	header, err := cr.Read()
+	switch {
+	case lim.exceeded:
+		return fmt.Errorf("%w: the header row is larger than %d bytes", ErrInvalidFile, MaxRowBytes)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: the file is empty; a header row naming the columns (external_id first) is required", ErrInvalidFile)
+	case err != nil:
+		return readError(err)
+	}
+	cols, err := parseHeader(header)
+	if err != nil {
+		return err
+	}
+
+	for {
+		lim.reset()
+		record, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if lim.exceeded {
+			err = fmt.Errorf("%w: data row %d is larger than %d bytes", ErrInvalidFile, im.rows+1, MaxRowBytes)
+		} else if err != nil {
+			err = readError(err)
+		} else if im.rows == im.opts.MaxRows {
+			err = fmt.Errorf("%w: the file has more than %d data rows; split it into files of at most %d",
+				ErrInvalidFile, im.opts.MaxRows, im.opts.MaxRows)
+		}
+		if err != nil {
+			// What was read before the fault is written, and nothing after.
+			return errors.Join(err, im.flush(ctx))
+		}
+		im.rows++
+		c, field, reason := cols.contact(record)
+		if c != nil {
+			var ok bool
+			if field, reason, ok = im.v.validate(c); ok {
+				im.batch = append(im.batch, c)
+			} else {
+				c = nil
+				if a, ok := strings.CutPrefix(field, "attributes."); ok {
+					field = a // the column is the attribute's name
+				}
+			}
+		}
+		if c == nil {
+			im.fail(store.ImportError{Row: im.rows, Field: field, Reason: reason})
+		}
+		if im.rows-im.rec.Rows >= im.opts.BatchSize {
+			if err := im.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return im.flush(ctx)
+}
+
+func (im *importer) fail(e store.ImportError) {
+	im.failed++
+	// One past the cap, so that the store sets ErrorsTruncated.
+	if im.sent <= store.MaxImportErrors {
+		im.pending = append(im.pending, e)
+		im.sent++
+	}
+}
+
+// flush writes the batch and the progress in one transaction and tells
+// Progress.
+func (im *importer) flush(ctx context.Context) error {
+	if im.rows == im.rec.Rows {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	valid := len(im.batch)
+	var changed int
+	err := im.st.InTx(ctx, func(tx *store.Store) error {
+		n, err := tx.UpsertContacts(ctx, im.batch)
+		if err != nil {
+			return err
+		}
+		changed = n
+		return tx.UpdateImportProgress(ctx, im.rec.ID, im.rows, im.rec.Imported+n,
+			im.rec.Unchanged+valid-n, im.failed, im.pending)
+	})
+	if err != nil {
+		return err
+	}
+	im.rec.Rows, im.rec.Failed = im.rows, im.failed
+	im.rec.Imported += changed
+	im.rec.Unchanged += valid - changed
+	for _, e := range im.pending {
+		if len(im.kept) < store.MaxImportErrors {
+			im.kept = append(im.kept, e)
+		} else {
+			im.rec.ErrorsTruncated = true
+		}
+	}
+	clear(im.batch)
+	im.batch, im.pending = im.batch[:0], im.pending[:0]
+	if im.opts.Progress != nil {
+		im.opts.Progress(im.snapshot())
+	}
+	return nil
+}
+
+// snapshot is the import as committed so far, as a copy of its own.
+func (im *importer) snapshot() *store.Import {
+	s := *im.rec
+	s.Status = store.ImportRunning
+	s.Errors = append([]store.ImportError(nil), im.kept...)
+	s.UpdatedAt = time.Now().UTC()
+	return &s
+}
+
+// skipBOM drops a UTF-8 byte order mark and refuses UTF-16, which would
+// otherwise read as a file without an external_id column.
+func skipBOM(br *bufio.Reader) error {
+	b, _ := br.Peek(3)
+	switch {
+	case len(b) >= 3 && string(b[:3]) == "\xef\xbb\xbf":
+		_, err := br.Discard(3)
+		return err
+	case len(b) >= 2 && (string(b[:2]) == "\xff\xfe" || string(b[:2]) == "\xfe\xff"):
+		return fmt.Errorf("%w: the file is UTF-16; save it as CSV in UTF-8", ErrInvalidFile)
+	}
+	return nil
+}
+
+// readError is the error of a file csv cannot read.
+func readError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w: malformed CSV: %v", ErrInvalidFile, pe)
+	}
+	// The reader of the upload failed (a dropped connection, a body too
+	// large for the server): not the file's fault as far as we know.
+	return fmt.Errorf("read the file: %w", err)
+}
+
+// rowLimit fails a read once max bytes have been read since the last
+// reset, which the importer does before each row.
+type rowLimit struct {
+	r        io.Reader
+	n, max   int
+	exceeded bool
+}
+
+var errRowTooLarge = errors.New("row too large")
+
+func (l *rowLimit) Read(p []byte) (int, error) {
+	if l.n >= l.max {
+		l.exceeded = true
+		return 0, errRowTooLarge
+	}
+	if len(p) > l.max-l.n {
+		p = p[:l.max-l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n += n
+	return n, err
+}
+
+// reset starts a new row. csv reads ahead by its buffer (4 KiB), so the
+// limit of a row is max give or take that much.
+func (l *rowLimit) reset() { l.n, l.exceeded = 0, false }

@@ -1,0 +1,287 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/npsgate/npsgate/audience"
+	"github.com/npsgate/npsgate/store"
+)
+
+// Fanout turns campaign runs into deliveries, a page of contacts at a
+// time: each page is read, filtered, written in one transaction with the
+// run's cursor, and queued, then the next page is its own task. Memory
+// stays one page whatever the audience size, and a crash repeats at most
+// one page, whose deliveries have fixed IDs and are not written twice.
+type Fanout struct {
+	Store  *store.Store
+	Client *Client
+	Links  Links
+	Logger *slog.Logger
+	// PageSize is how many contacts a page reads. Default 1000.
+	PageSize int
+	// ReplyWindow is how long a campaign survey's link works. Default 30
+	// days.
+	ReplyWindow time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (f *Fanout) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+// Start records the run and queues its first page.
+func (f *Fanout) Start(ctx context.Context, args StartRun) error {
+	c, err := f.Store.GetCampaign(ctx, args.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status != store.CampaignScheduled && c.Status != store.CampaignRunning {
+		return nil
+	}
+	if args.Number != c.Runs+1 {
+		return nil // started already, by this task's earlier attempt or another scheduler
+	}
+	var next *time.Time
+	if t, ok := c.Schedule.Next(args.At); ok {
+		next = &t
+	}
+	run, created, err := f.Store.StartRun(ctx, c, args.Number, args.At, next)
+	if err != nil {
+		return err
+	}
+	if !created {
+		return nil
+	}
+	f.Logger.Info("campaign run started", "campaign_id", c.ID, "run", run.Number)
+	return f.queuePage(ctx, run.ID, "")
+}
+
+func (f *Fanout) queuePage(ctx context.Context, runID, cursor string) error {
+	sum := sha256.Sum256([]byte(cursor))
+	return f.Client.Enqueue(ctx, FanoutPage{RunID: runID},
+		asynq.TaskID("fanout:"+runID+":"+hex.EncodeToString(sum[:8])),
+		asynq.Queue(QueueCampaigns), asynq.MaxRetry(f.Client.maxRetry))
+}
+
+// deliveryNamespace makes campaign delivery IDs a function of run and
+// contact, so a repeated page cannot survey anyone twice.
+var deliveryNamespace = uuid.MustParse("6d1f6a52-1f0e-4a4b-9d0c-8f1a2b3c4d5e")
+
+// Page fans out one page of a run.
+func (f *Fanout) Page(ctx context.Context, args FanoutPage) error {
+	run, err := f.Store.GetRun(ctx, args.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status != "fanning_out" {
+		return nil
+	}
+	c, err := f.Store.GetCampaign(ctx, run.CampaignID)
+	if err != nil {
+		return err
+	}
+	switch c.Status {
+	case store.CampaignPaused:
+		return nil // resume queues this page again
+	case store.CampaignCancelled:
+		return f.Store.FinishRun(ctx, run.ID, "cancelled")
+	}
+	sv, err := f.Store.GetSurvey(ctx, c.SurveyKey)
+	if err != nil {
+		return err
+	}
+	filter, err := audience.Parse(c.Audience)
+	if err != nil {
+		return fmt.Errorf("campaign %s audience: %v: %w", c.ID, err, asynq.SkipRetry)
+	}
+	size := f.PageSize
+	if size == 0 {
+		size = 1000
+	}
+	page, err := f.Store.ContactsPage(ctx, run.Cursor, size)
+	if err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		return f.finish(ctx, c, run)
+	}
+
+	var picked []*store.Contact
+	for _, ct := range page {
+		if ct.OptedOutAt != nil || !filter.Match(ct) {
+			continue
+		}
+		if c.Sampling > 1 && !audience.InSlice(c.ID, ct.ExternalID, run.Number-1, c.Sampling) {
+			continue
+		}
+		picked = append(picked, ct)
+	}
+	picked, caps, err := f.applyCap(ctx, c, run, picked)
+	if err != nil {
+		return err
+	}
+	channels := c.Channels
+	if len(channels) == 0 {
+		channels = sv.Channels
+	}
+	window := f.ReplyWindow
+	if sv.ReplyWindow > 0 {
+		window = sv.ReplyWindow
+	}
+	if window == 0 {
+		window = 30 * 24 * time.Hour
+	}
+	now := f.now()
+	ds := make([]*store.Delivery, 0, len(picked))
+	for _, ct := range picked {
+		ch, addr := chooseChannel(ct, channels, "")
+		if ch == "" {
+			continue
+		}
+		sendAt := c.SendWindow.Next(now, contactLocation(ct, c.Schedule.TimeZone))
+		locale := ct.Locale
+		if locale == "" {
+			locale = "en"
+		}
+		ds = append(ds, &store.Delivery{
+			ID:        uuid.NewSHA1(deliveryNamespace, []byte(run.ID+"\x00"+ct.ExternalID)).String(),
+			SurveyKey: sv.Key, ContactID: ct.ExternalID, Channel: ch, Address: addr, Locale: locale,
+			Token: NewToken(), Status: store.StatusQueued, Source: "campaign",
+			Metadata: map[string]string{"campaign": c.ID, "run": strconv.Itoa(run.Number)},
+			SendAt:   sendAt, ExpiresAt: sendAt.Add(window), CampaignID: c.ID, RunID: run.ID,
+		})
+	}
+	cursor := page[len(page)-1].ExternalID
+	inserted, err := f.Store.CommitPage(ctx, run.ID, cursor, ds, caps)
+	if err != nil {
+		return err
+	}
+	for _, d := range inserted {
+		if err := f.Client.ScheduleDelivery(ctx, d); err != nil {
+			// The rows are written; the recoverer queues what is lost here.
+			return err
+		}
+	}
+	if len(page) < size {
+		return f.finish(ctx, c, run)
+	}
+	return f.queuePage(ctx, run.ID, cursor)
+}
+
+// applyCap keeps at most PerAccountRole contacts per account and role in
+// the run, counting what earlier pages took.
+func (f *Fanout) applyCap(ctx context.Context, c *store.Campaign, run *store.CampaignRun, picked []*store.Contact) ([]*store.Contact, map[[2]string]int, error) {
+	if c.PerAccountRole <= 0 {
+		return picked, nil, nil
+	}
+	seen := map[string]bool{}
+	var accounts []string
+	for _, ct := range picked {
+		if !seen[ct.Account] {
+			seen[ct.Account] = true
+			accounts = append(accounts, ct.Account)
+		}
+	}
+	counts, err := f.Store.RunCaps(ctx, run.ID, accounts)
+	if err != nil {
+		return nil, nil, err
+	}
+	changed := map[[2]string]int{}
+	out := picked[:0]
+	for _, ct := range picked {
+		k := [2]string{ct.Account, ct.Role}
+		if counts[k] >= c.PerAccountRole {
+			continue
+		}
+		counts[k]++
+		changed[k] = counts[k]
+		out = append(out, ct)
+	}
+	return out, changed, nil
+}
+
+func (f *Fanout) finish(ctx context.Context, c *store.Campaign, run *store.CampaignRun) error {
+	if err := f.Store.FinishRun(ctx, run.ID, "done"); err != nil {
+		return err
+	}
+	f.Logger.Info("campaign run fanned out", "campaign_id", c.ID, "run", run.Number)
+	// A campaign with no next run is complete once its last run is out.
+	cur, err := f.Store.GetCampaign(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if cur.NextRunAt == nil {
+		_, err = f.Store.SetCampaignState(ctx, c.ID, []store.CampaignStatus{store.CampaignRunning, store.CampaignScheduled}, store.CampaignCompleted, nil)
+	}
+	return err
+}
+
+// chooseChannel picks the contact's preferred channel (attribute
+// "preferred_channel") when the campaign offers it, else the first of the
+// order on which the contact has an address, skipping except.
+func chooseChannel(ct *store.Contact, order []string, except string) (string, string) {
+	if p := ct.Attributes["preferred_channel"]; p != "" && p != except {
+		for _, ch := range order {
+			if ch == p {
+				if addr := AddressFor(ch, ct); addr != "" {
+					return ch, addr
+				}
+			}
+		}
+	}
+	for _, ch := range order {
+		if ch == except {
+			continue
+		}
+		if addr := AddressFor(ch, ct); addr != "" {
+			return ch, addr
+		}
+	}
+	return "", ""
+}
+
+// AddressFor is where a contact is reached on a channel: its email, its
+// phone (SMS, WhatsApp), or for a chat channel the group webhook in the
+// attribute "<channel>_webhook".
+func AddressFor(channel string, c *store.Contact) string {
+	switch channel {
+	case "email":
+		return c.Email
+	case "sms", "whatsapp":
+		return c.Phone
+	}
+	return c.Attributes[channel+"_webhook"]
+}
+
+// contactLocation is the contact's time zone, else the campaign's, else UTC.
+func contactLocation(ct *store.Contact, fallback string) *time.Location {
+	for _, name := range []string{ct.TimeZone, fallback} {
+		if name == "" {
+			continue
+		}
+		if l, err := time.LoadLocation(name); err == nil {
+			return l
+		}
+	}
+	return time.UTC
+}
