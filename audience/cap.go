@@ -10,12 +10,16 @@ import (
 // campaign (the B2B option "at most N contacts per account per role").
 //
 // It keeps the first N it is offered, so it is deterministic when the
-// caller offers contacts in a stable order: the fan-out feeds the contacts
-// that passed the filter in external_id order, page by page, from one
-// goroutine. Allow is idempotent: a contact already kept is allowed again
-// (a retried page gets the same answer), and one refused stays refused.
-// After a restart, calling Allow with the contacts already sent to in this
-// run, in the same order, rebuilds the state.
+// caller offers contacts in a stable order: the fan-out feeds contacts in
+// external_id order, page by page, from one goroutine. Offer a contact last,
+// once everything else known at fan-out has passed (the filter, InSlice,
+// the opt-out), so that no slot goes to a contact who will not be surveyed.
+//
+// Allow is idempotent: a contact already kept is allowed again (a retried
+// page gets the same answer), and one refused stays refused. The state is
+// in memory only; a fan-out resumed from its cursor after a restart rebuilds
+// it by calling Allow with the contacts this run already has deliveries
+// for, in the same order, before it goes on.
 //
 // Memory grows with the number of (account, role) pairs seen and the IDs
 // kept, at most N per pair, never with the number of contacts offered. A

@@ -38,7 +38,12 @@ func errAt(col int, msg string) *SyntaxError {
 // *SyntaxError.
 func Parse(expr string) (*Filter, error) {
 	if len(expr) > MaxLength {
-		return nil, errAt(utf8.RuneCountInString(expr[:MaxLength])+1,
+		// The column of the first character that does not fit.
+		end := MaxLength
+		for end > 0 && !utf8.RuneStart(expr[end]) {
+			end--
+		}
+		return nil, errAt(utf8.RuneCountInString(expr[:end])+1,
 			fmt.Sprintf("expression is too long: %d bytes, at most %d", len(expr), MaxLength))
 	}
 	if !utf8.ValidString(expr) {

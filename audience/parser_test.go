@@ -205,6 +205,10 @@ func TestLimits(t *testing.T) {
 		t.Errorf("an expression of exactly MaxLength bytes: %v", err)
 	}
 	wantErr(t, long+"a", MaxLength+1, "expression is too long: 4097 bytes, at most 4096")
+	// "李" (3 bytes) straddles the limit: it is the first character that
+	// does not fit.
+	straddle := "name = '" + strings.Repeat("a", MaxLength-len("name = '")-1) + "李'"
+	wantErr(t, straddle, MaxLength, "expression is too long: 4099 bytes")
 
 	// The canonical form is what is stored, so it is held to the limit too:
 	// "x" grows into "attributes.x".

@@ -113,6 +113,34 @@ type Config struct {
 		WebhookSecret string `yaml:"webhook_secret" env:"NPSGATE_CHAT_WEBHOOK_SECRET"`
 	} `yaml:"chat"`
 
+	Throttle struct {
+		// RelationshipDays is how long a contact rests after a campaign
+		// survey. Default 90.
+		RelationshipDays int `yaml:"relationship_days" env:"NPSGATE_THROTTLE_RELATIONSHIP_DAYS"`
+		// TransactionalDays is the rest after a triggered survey. Default 30.
+		TransactionalDays int `yaml:"transactional_days" env:"NPSGATE_THROTTLE_TRANSACTIONAL_DAYS"`
+		// UnansweredDays, when set, is the shorter rest after a survey
+		// that got no answer. Default: the same as answered.
+		UnansweredDays int `yaml:"unanswered_days" env:"NPSGATE_THROTTLE_UNANSWERED_DAYS"`
+		// AccountCap is how many surveys one account gets per
+		// AccountWindowDays; 0 = no cap.
+		AccountCap        int `yaml:"account_cap" env:"NPSGATE_THROTTLE_ACCOUNT_CAP"`
+		AccountWindowDays int `yaml:"account_window_days" env:"NPSGATE_THROTTLE_ACCOUNT_WINDOW_DAYS"`
+		// DuplicateWindow refuses the same message to the same address
+		// within it. Default 12h.
+		DuplicateWindow Duration `yaml:"duplicate_window" env:"NPSGATE_THROTTLE_DUPLICATE_WINDOW"`
+		// Rates are token buckets per channel, "channel=N/s|m|h" comma
+		// separated. Default "sms=1/s,whatsapp=1/s,dingtalk=20/m,wecom=20/m,feishu=100/m".
+		Rates string `yaml:"rates" env:"NPSGATE_THROTTLE_RATES"`
+		// QuietHours, "HH:MM-HH:MM" in the contact's time zone, is when no
+		// survey goes out (deferred to the end); empty = none.
+		QuietHours string `yaml:"quiet_hours" env:"NPSGATE_THROTTLE_QUIET_HOURS"`
+		// ReplyPagePerMinute limits reply-page posts per IP. Default 30.
+		ReplyPagePerMinute int `yaml:"reply_page_per_minute" env:"NPSGATE_THROTTLE_REPLY_PAGE_PER_MINUTE"`
+		// InboundSMSPerHour limits inbound messages per number. Default 30.
+		InboundSMSPerHour int `yaml:"inbound_sms_per_hour" env:"NPSGATE_THROTTLE_INBOUND_SMS_PER_HOUR"`
+	} `yaml:"throttle"`
+
 	// APIKeys are the bearer keys of the /v1 API, comma-separated in the
 	// environment. Empty: a key is generated once into <data_dir>/api-key.
 	APIKeys []string `yaml:"api_keys" env:"NPSGATE_API_KEYS"`
@@ -341,6 +369,28 @@ func (c *Config) fillDefaults() {
 	if c.SMS.MaxSegments == 0 {
 		c.SMS.MaxSegments = 3
 	}
+	t := &c.Throttle
+	if t.RelationshipDays == 0 {
+		t.RelationshipDays = 90
+	}
+	if t.TransactionalDays == 0 {
+		t.TransactionalDays = 30
+	}
+	if t.AccountWindowDays == 0 {
+		t.AccountWindowDays = 30
+	}
+	if t.DuplicateWindow == 0 {
+		t.DuplicateWindow = Duration(12 * time.Hour)
+	}
+	if t.Rates == "" {
+		t.Rates = "sms=1/s,whatsapp=1/s,dingtalk=20/m,wecom=20/m,feishu=100/m"
+	}
+	if t.ReplyPagePerMinute == 0 {
+		t.ReplyPagePerMinute = 30
+	}
+	if t.InboundSMSPerHour == 0 {
+		t.InboundSMSPerHour = 30
+	}
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = 20
 	}
@@ -422,6 +472,17 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.PoolSize < 1 || c.SMTP.PoolSize > 100 {
 		return bad("smtp.pool_size", "must be between 1 and 100")
+	}
+	if t := c.Throttle; t.RelationshipDays < 0 || t.TransactionalDays < 0 || t.UnansweredDays < 0 {
+		return bad("throttle.relationship_days", "fatigue days must not be negative")
+	}
+	if c.Throttle.AccountCap < 0 {
+		return bad("throttle.account_cap", "must not be negative")
+	}
+	if q := c.Throttle.QuietHours; q != "" {
+		if _, err := QuietWindow(q); err != nil {
+			return bad("throttle.quiet_hours", err.Error())
+		}
 	}
 	if err := c.validateTwilio(bad); err != nil {
 		return err
@@ -506,6 +567,8 @@ func (c *Config) validateTwilio(bad func(key, msg string) error) error {
 	return nil
 }
 
+var hhmm = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // envOf finds the environment variable of a YAML key path.
@@ -530,6 +593,21 @@ func envOf(key string) string {
 		return ""
 	}
 	return find(reflect.TypeOf(Config{}), "")
+}
+
+// QuietWindow turns quiet hours "21:00-08:00" into the hours between them
+// that are open ("08:00", "21:00"). Quiet hours must span midnight or lie
+// within one day.
+func QuietWindow(q string) ([2]string, error) {
+	from, to, ok := strings.Cut(q, "-")
+	from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+	if !ok || !hhmm.MatchString(from) || !hhmm.MatchString(to) || from == to {
+		return [2]string{}, fmt.Errorf("want HH:MM-HH:MM like 21:00-08:00, got %q", q)
+	}
+	if to < from {
+		return [2]string{to, from}, nil // quiet across midnight: open in between
+	}
+	return [2]string{}, fmt.Errorf("quiet hours within one day (%s) are not supported; give the night, like 21:00-08:00", q)
 }
 
 // EmbeddedRedis reports whether the in-process Redis is used.

@@ -48,22 +48,24 @@ func (s *scripted) count() (calls, sent int) {
 }
 
 type env struct {
-	t      *testing.T
-	st     *store.Store
-	redis  asynq.RedisConnOpt
-	client *dispatcher.Client
-	ch     *scripted
-	sender *dispatcher.Sender
+	t        *testing.T
+	redisURL string
+	st       *store.Store
+	redis    asynq.RedisConnOpt
+	client   *dispatcher.Client
+	ch       *scripted
+	sender   *dispatcher.Sender
 }
 
 func newEnv(t *testing.T, script ...error) *env {
 	t.Helper()
 	st := testenv.Store(t)
-	ropt, err := asynq.ParseRedisURI(testenv.RedisURL(t, testenv.RedisDBDispatcher))
+	url := testenv.RedisURL(t, testenv.RedisDBDispatcher)
+	ropt, err := asynq.ParseRedisURI(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, redis: ropt, ch: &scripted{script: script}}
+	e := &env{t: t, st: st, redis: ropt, redisURL: url, ch: &scripted{script: script}}
 	e.client = dispatcher.NewClient(ropt, 2)
 	t.Cleanup(func() { e.client.Close() })
 	reg := channels.NewRegistry()

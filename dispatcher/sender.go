@@ -23,6 +23,9 @@ type Sender struct {
 	Channels  *channels.Registry
 	Templates *templates.Set
 	Links     Links
+	// Gate, when set, holds back what must not go now (fatigue, caps,
+	// quiet hours, rate limits); nil sends whatever passes the opt-outs.
+	Gate *Gate
 	// Events, when set, receives delivery.failed and contact.opted_out.
 	Events *Client
 	Logger *slog.Logger
@@ -77,12 +80,40 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		return err
 	}
 
-	msg, err := s.render(ctx, d)
+	sv, err := s.Store.GetSurvey(ctx, d.SurveyKey)
+	if err != nil {
+		return fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
+	}
+	var contact *store.Contact
+	if s.Gate != nil {
+		if contact, err = s.Store.GetContact(ctx, d.ContactID); err != nil {
+			return fmt.Errorf("load contact: %w", err)
+		}
+		dec, err := s.Gate.Before(ctx, d, sv, contact, s.now())
+		if err != nil {
+			return err
+		}
+		if done, err := s.apply(ctx, log, d, contact, dec); done {
+			return err
+		}
+	}
+
+	msg, err := s.render(ctx, d, sv)
 	if err != nil {
 		// Templates are validated when saved, so a render error here is a
 		// broken survey or contact, which retrying will not mend.
 		s.fail(ctx, log, d, "render: "+err.Error())
+		s.release(ctx, d, contact)
 		return fmt.Errorf("render: %w", asynq.SkipRetry)
+	}
+	if s.Gate != nil {
+		dec, err := s.Gate.BeforeSend(ctx, d, msg, s.now())
+		if err != nil {
+			return err
+		}
+		if done, err := s.apply(ctx, log, d, contact, dec); done {
+			return err
+		}
 	}
 	ch, err := s.Channels.Get(d.Channel)
 	if err != nil {
@@ -109,7 +140,38 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		log.Info("delivery sent", "channel", d.Channel, "provider_id", res.ProviderID)
 		return nil
 	}
-	return s.handleSendError(ctx, log, d, sendErr)
+	err = s.handleSendError(ctx, log, d, sendErr)
+	if k := channels.KindOf(sendErr); k == channels.Permanent || k == channels.OptedOut {
+		s.release(ctx, d, contact)
+	}
+	return err
+}
+
+// apply carries out a gate decision: suppress for good, or defer until the
+// gate opens (a wait, not a failure: the retry after it counts none).
+func (s *Sender) apply(ctx context.Context, log *slog.Logger, d *store.Delivery, c *store.Contact, dec Decision) (bool, error) {
+	switch {
+	case dec.Suppress != "":
+		s.release(ctx, d, c)
+		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: dec.Suppress})
+		log.Info("delivery suppressed", "reason", dec.Suppress)
+		return true, err
+	case !dec.Until.IsZero():
+		if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred,
+			store.Update{Reason: dec.Reason, SendAt: dec.Until}); err != nil {
+			return true, err
+		}
+		log.Info("delivery deferred", "reason", dec.Reason, "until", dec.Until)
+		return true, fmt.Errorf("%w: %w", ErrRateLimited, &channels.Error{Channel: d.Channel, Kind: channels.RateLimited,
+			Message: dec.Reason, RetryAfter: max(dec.Until.Sub(s.now()), time.Millisecond)})
+	}
+	return false, nil
+}
+
+func (s *Sender) release(ctx context.Context, d *store.Delivery, c *store.Contact) {
+	if s.Gate != nil {
+		s.Gate.release(ctx, d, c)
+	}
 }
 
 func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error) error {
@@ -306,11 +368,7 @@ func (s *Sender) gate(ctx context.Context, d *store.Delivery) (string, error) {
 	return "", nil
 }
 
-func (s *Sender) render(ctx context.Context, d *store.Delivery) (*channels.Message, error) {
-	sv, err := s.Store.GetSurvey(ctx, d.SurveyKey)
-	if err != nil {
-		return nil, fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
-	}
+func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey) (*channels.Message, error) {
 	data := MessageData(sv, d, s.Links)
 	m, err := s.Templates.Render(TemplateFamily(d.Channel), d.Locale, templates.Overrides(sv.Templates), data)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/channels/chat/slack"
 	"github.com/npsgate/npsgate/channels/chat/teams"
@@ -35,6 +36,7 @@ import (
 	"github.com/npsgate/npsgate/httpapi"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
+	"github.com/npsgate/npsgate/throttle"
 )
 
 // Role is what a process does.
@@ -133,6 +135,12 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 	g.Links = dispatcher.Links{Base: cfg.PublicURL, UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto}
 	g.Client = dispatcher.NewClient(g.redis, cfg.Worker.MaxRetry)
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gate, err := buildGate(cfg, g.rdb, reg)
+	if err != nil {
+		return nil, err
+	}
 	if role&RoleWorker != 0 {
 		g.worker = dispatcher.NewWorker(g.redis, dispatcher.WorkerConfig{
 			Concurrency:     cfg.Worker.Concurrency,
@@ -140,7 +148,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			RetryBaseDelay:  time.Duration(cfg.Worker.RetryBaseDelay),
 			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
-		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client, Logger: log},
+		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client,
+			Gate: gate, Logger: log},
 			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
 				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)})
@@ -154,15 +163,14 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 		if g.APIKeys, err = apiKeys(cfg, log); err != nil {
 			return nil, err
 		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		g.handler, err = httpapi.New(httpapi.Config{
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
 			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxImportBytes: cfg.HTTP.MaxImportBytes,
 			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
 			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
 			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
-			Ready:    func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
+			Ready: func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
+			Gate:  gate, ReplyPagePerMinute: cfg.Throttle.ReplyPagePerMinute, InboundSMSPerHour: cfg.Throttle.InboundSMSPerHour,
 			Registry: reg, Logger: log,
 		})
 		if err != nil {
@@ -225,6 +233,31 @@ func buildChannels(cfg *config.Config, st *store.Store, log *slog.Logger) (*chan
 		}
 	}
 	return reg, nil
+}
+
+// buildGate is the send gate on the shared Redis.
+func buildGate(cfg *config.Config, rdb redis.UniversalClient, reg *prometheus.Registry) (*dispatcher.Gate, error) {
+	t := cfg.Throttle
+	rates, err := dispatcher.ParseRates(t.Rates)
+	if err != nil {
+		return nil, &config.Error{Key: "throttle.rates", Env: "NPSGATE_THROTTLE_RATES", Msg: err.Error()}
+	}
+	day := 24 * time.Hour
+	g := &dispatcher.Gate{
+		Limiter:      throttle.New(rdb),
+		Relationship: time.Duration(t.RelationshipDays) * day, Transactional: time.Duration(t.TransactionalDays) * day,
+		Unanswered: time.Duration(t.UnansweredDays) * day, AccountCap: t.AccountCap,
+		AccountWindow: time.Duration(t.AccountWindowDays) * day, Duplicate: time.Duration(t.DuplicateWindow),
+		Conversation: time.Duration(cfg.SMS.ReplyWindow), Rates: rates,
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "npsgate_gate_decisions_total",
+			Help: "Deliveries held back by the send gate, by decision and reason."}, []string{"decision", "reason"}),
+	}
+	if t.QuietHours != "" {
+		open, _ := config.QuietWindow(t.QuietHours)
+		g.Window = campaign.Window{Start: open[0], End: open[1]}
+	}
+	reg.MustRegister(g.Decisions)
+	return g, nil
 }
 
 // chatChannels are the group-robot channels; their address is the

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -25,8 +26,11 @@ type contactJSON struct {
 	Tags       []string          `json:"tags,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	OptedOutAt *time.Time        `json:"opted_out_at,omitempty"`
-	CreatedAt  *time.Time        `json:"created_at,omitempty"`
-	UpdatedAt  *time.Time        `json:"updated_at,omitempty"`
+	// NextSurveyAt is when the contact may next be surveyed (read-only;
+	// absent when now).
+	NextSurveyAt *time.Time `json:"next_survey_at,omitempty"`
+	CreatedAt    *time.Time `json:"created_at,omitempty"`
+	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
 }
 
 // hasFields reports whether a contact in a trigger carries more than its id,
@@ -133,5 +137,16 @@ func (a *API) getContact(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, contactToJSON(ct))
+	out := contactToJSON(ct)
+	if a.cfg.Gate != nil {
+		next, err := a.cfg.Gate.NextSurvey(c.Request.Context(), ct.ExternalID)
+		if err != nil {
+			a.fail(c, fmt.Errorf("%w: %w", errQueueUnavailable, err))
+			return
+		}
+		if !next.IsZero() {
+			out.NextSurveyAt = &next
+		}
+	}
+	c.JSON(http.StatusOK, out)
 }

@@ -116,6 +116,13 @@ func (a *API) inboundSMS(c *gin.Context) {
 		a.fail(c, badField("MessageSid", "MessageSid and From are required"))
 		return
 	}
+	if ok, _ := a.allow(c.Request.Context(), "sms-from:"+from, a.cfg.InboundSMSPerHour, time.Hour); !ok {
+		// A flood from one number is dropped quietly: answering would
+		// feed it, and Twilio must not retry.
+		a.log.Warn("inbound sms over the limit", "channel", channel)
+		twiml(c, "")
+		return
+	}
 	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: sid, Channel: channel, From: from,
 		To: strings.TrimPrefix(params["To"], "whatsapp:"), Body: params["Body"]}
 	ctx := c.Request.Context()
@@ -138,6 +145,9 @@ func (a *API) inboundSMS(c *gin.Context) {
 	if out.responseID != "" {
 		a.notify(ctx, out.responseID, out.created)
 	}
+	if out.created && out.delivery != nil {
+		a.answered(ctx, out.delivery, out.survey)
+	}
 	for _, id := range out.optedOut {
 		a.optedOut(ctx, id, channel, "stop")
 	}
@@ -152,6 +162,9 @@ type replyOutcome struct {
 	responseID string
 	created    bool
 	optedOut   []string
+	// delivery and survey are the ones answered, when a score was.
+	delivery *store.Delivery
+	survey   *store.Survey
 }
 
 func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.InboundMessage) (replyOutcome, error) {
@@ -244,7 +257,8 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 		return replyOutcome{}, err
 	}
 	a.log.Info("sms response recorded", "delivery_id", d.ID, "category", r.Category)
-	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created}
+	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created,
+		delivery: d, survey: sv}
 	if r.Comment == "" {
 		out.answer = words.Thanks + " " + text.FollowUp(r.Category)
 	}

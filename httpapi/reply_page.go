@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -144,6 +145,13 @@ func (a *API) replyPage(c *gin.Context) {
 // not in the form keep their saved value, so the score-only form and the
 // comment form can be sent one after the other.
 func (a *API) replyPost(c *gin.Context) {
+	if ok, retry := a.allow(c.Request.Context(), "reply-ip:"+c.ClientIP(), a.cfg.ReplyPagePerMinute, time.Minute); !ok {
+		c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		u, lang := uiFor(c.GetHeader("Accept-Language"))
+		a.pages.render(c, http.StatusTooManyRequests, "message", messageView{Lang: lang, Title: u.NotFoundTitle,
+			Heading: "429", Body: "Too many answers from this address; please try again in a minute."})
+		return
+	}
 	rc := a.loadReply(c)
 	if rc == nil {
 		return
@@ -201,6 +209,9 @@ func (a *API) replyPost(c *gin.Context) {
 		return
 	}
 	a.notify(c.Request.Context(), r.ID, created)
+	if created {
+		a.answered(c.Request.Context(), rc.d, rc.sv)
+	}
 	if _, err := a.cfg.Store.Transition(c.Request.Context(), rc.d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
 		a.log.Error("reply page: mark responded", "delivery_id", rc.d.ID, "err", err)
 	}

@@ -54,6 +54,14 @@ type Config struct {
 	// PhoneRegion reads numbers saved without +country ("US"); empty
 	// requires +country.
 	PhoneRegion string
+	// Gate, when set, is told of answers (the contact's rest after an
+	// answer) and shows when a contact may next be surveyed; its limiter
+	// also bounds inbound abuse.
+	Gate *dispatcher.Gate
+	// ReplyPagePerMinute limits answers per IP; InboundSMSPerHour inbound
+	// messages per number. Defaults 30 and 30.
+	ReplyPagePerMinute int
+	InboundSMSPerHour  int
 	// Ready reports whether the backing services answer; /readyz uses it.
 	Ready func(context.Context) error
 	// Registry receives the HTTP metrics; nil uses a private one.
@@ -90,6 +98,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.SMSReplyWindow == 0 {
 		cfg.SMSReplyWindow = 7 * 24 * time.Hour
+	}
+	if cfg.ReplyPagePerMinute == 0 {
+		cfg.ReplyPagePerMinute = 30
+	}
+	if cfg.InboundSMSPerHour == 0 {
+		cfg.InboundSMSPerHour = 30
 	}
 	if cfg.SMSMaxSegments == 0 {
 		cfg.SMSMaxSegments = 3
@@ -172,6 +186,9 @@ func (a *API) routes() *gin.Engine {
 	v1.PUT("/campaigns/:id", a.updateCampaign)
 	v1.POST("/campaigns/:id/:action", a.campaignAction)
 	v1.POST("/audiences/preview", a.previewAudience)
+	v1.POST("/suppressions", a.addSuppression)
+	v1.GET("/suppressions", a.listSuppressions)
+	v1.DELETE("/suppressions/:channel/:address", a.removeSuppression)
 	v1.POST("/webhooks", a.createWebhook)
 	v1.GET("/webhooks", a.listWebhooks)
 	v1.GET("/webhooks/:id", a.getWebhook)
@@ -241,6 +258,30 @@ func (a *API) notify(ctx context.Context, responseID string, created bool) {
 	if err := a.cfg.Dispatcher.NotifyResponse(ctx, responseID, event); err != nil {
 		a.log.Error("response saved but not notified", "response_id", responseID, "err", err)
 	}
+}
+
+// answered gives the contact the rest that follows an answer.
+func (a *API) answered(ctx context.Context, d *store.Delivery, sv *store.Survey) {
+	if a.cfg.Gate == nil {
+		return
+	}
+	if err := a.cfg.Gate.Answered(ctx, d, sv); err != nil {
+		a.log.Error("fatigue window not updated", "delivery_id", d.ID, "err", err)
+	}
+}
+
+// allow applies an abuse limit; without a gate nothing is limited.
+func (a *API) allow(ctx context.Context, key string, n int, per time.Duration) (bool, time.Duration) {
+	if a.cfg.Gate == nil {
+		return true, 0
+	}
+	ok, retry, err := a.cfg.Gate.Limiter.Allow(ctx, key, n, per)
+	if err != nil {
+		// Redis down must not stop people from answering.
+		a.log.Warn("abuse limit unavailable", "err", err)
+		return true, 0
+	}
+	return ok, retry
 }
 
 // optedOut tells webhook subscribers that a contact opted out.

@@ -27,6 +27,8 @@ type surveyJSON struct {
 	Templates    map[string]map[string]map[string]string `json:"templates,omitempty"`
 	ReplyWindow  string                                  `json:"reply_window,omitempty"`
 	AlertTargets []targetJSON                            `json:"alert_targets,omitempty"`
+	// Fatigue overrides the contact\'s rest after this survey, in days.
+	Fatigue *store.Fatigue `json:"fatigue,omitempty"`
 	// SMS reports, per locale, the encoding and segment count of the SMS
 	// this survey sends (read-only).
 	SMS       map[string]smsReport `json:"sms,omitempty"`
@@ -78,6 +80,14 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 	sv := &store.Survey{
 		Key: in.Key, Kind: kind, ProductName: in.ProductName, Texts: in.Texts,
 		Channels: in.Channels, Templates: in.Templates,
+	}
+	if in.Fatigue != nil {
+		for name, v := range map[string]*int{"days": in.Fatigue.Days, "unanswered_days": in.Fatigue.UnansweredDays} {
+			if v != nil && (*v < 0 || *v > 3650) {
+				return nil, badField("fatigue."+name, "fatigue.%s must be from 0 to 3650", name)
+			}
+		}
+		sv.Fatigue = *in.Fatigue
 	}
 	if len(in.AlertTargets) > 0 {
 		if sv.AlertTargets, err = a.targets("alert_targets", in.AlertTargets); err != nil {
@@ -139,6 +149,10 @@ func surveyToJSON(sv *store.Survey) surveyJSON {
 	out := surveyJSON{
 		Key: sv.Key, Kind: string(sv.Kind), ProductName: sv.ProductName, Texts: sv.Texts,
 		Channels: sv.Channels, Templates: sv.Templates, CreatedAt: &sv.CreatedAt, UpdatedAt: &sv.UpdatedAt,
+	}
+	if sv.Fatigue.Days != nil || sv.Fatigue.UnansweredDays != nil {
+		f := sv.Fatigue
+		out.Fatigue = &f
 	}
 	for _, t := range sv.AlertTargets {
 		out.AlertTargets = append(out.AlertTargets, targetJSON{Channel: t.Channel, Address: t.Address})

@@ -24,6 +24,9 @@ type triggerJSON struct {
 	Channel        string            `json:"channel,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
+	// ThrottleDays overrides the contact's fatigue window for this survey
+	// (0 lets it through a window; more days rest the contact longer).
+	ThrottleDays *int `json:"throttle_days,omitempty"`
 }
 
 type triggerAnswer struct {
@@ -72,6 +75,10 @@ func (a *API) createTrigger(c *gin.Context) {
 		a.fail(c, badField("contact", "contact is required: {\"external_id\": …} of a saved contact, or its fields to save"))
 		return
 	}
+	if in.ThrottleDays != nil && (*in.ThrottleDays < 0 || *in.ThrottleDays > 3650) {
+		a.fail(c, badField("throttle_days", "throttle_days must be from 0 to 3650"))
+		return
+	}
 	for k, v := range in.Metadata {
 		if len(k) > 64 || len(v) > 1024 {
 			a.fail(c, badField("metadata."+k, "metadata keys are at most 64 and values at most 1024 bytes"))
@@ -113,6 +120,7 @@ func (a *API) createTrigger(c *gin.Context) {
 		Source:         "trigger",
 		Metadata:       in.Metadata,
 		SendAt:         sendAt,
+		ThrottleDays:   in.ThrottleDays,
 	}
 	window := a.cfg.ReplyWindow
 	if sv.ReplyWindow > 0 {

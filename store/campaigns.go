@@ -287,7 +287,7 @@ func (s *Store) RunCaps(ctx context.Context, runID string, accounts []string) (m
 // insertDeliveries writes many deliveries with one statement per chunk and
 // their first events, skipping IDs that exist.
 func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delivery, error) {
-	const chunk = 200 // 23 columns each: under SQLite's variable limit
+	const chunk = 200 // 25 columns each: under SQLite's variable limit
 	var inserted []*Delivery
 	now := s.now()
 	for start := 0; start < len(ds); start += chunk {
@@ -316,7 +316,8 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 			ph := []string{a.add(d.ID), a.add(d.SurveyKey), a.add(d.ContactID), a.add(d.Channel), a.add(d.Address),
 				a.add(d.Locale), a.add(d.Token), a.add(string(d.Status)), a.add(d.Reason), a.add(""), a.add(nil),
 				a.add(""), a.add(d.Source), a.add(meta), a.add(s.ts(d.SendAt)), a.add(0), a.add(exp),
-				a.add(s.ts(now)), a.add(s.ts(now)), a.add(nil), a.add(nil), a.add(nil), a.add(d.CampaignID), a.add(d.RunID)}
+				a.add(s.ts(now)), a.add(s.ts(now)), a.add(nil), a.add(nil), a.add(nil), a.add(d.CampaignID), a.add(d.RunID),
+				a.add(d.ThrottleDays)}
 			vals = append(vals, "("+strings.Join(ph, ", ")+")")
 			byID[d.ID] = d
 		}

@@ -9,7 +9,7 @@ import (
 
 const deliveryColumns = `id, survey_key, contact_id, channel, address, locale, token, status, reason,
 	provider_message_id, idempotency_key, request_hash, source, metadata, send_at, attempts, expires_at,
-	created_at, updated_at, sent_at, delivered_at, responded_at, campaign_id, run_id`
+	created_at, updated_at, sent_at, delivered_at, responded_at, campaign_id, run_id, throttle_days`
 
 // CreateDelivery inserts d, whose ID and Token the caller sets. Status
 // defaults to queued, CreatedAt and SendAt to now; UpdatedAt is CreatedAt.
@@ -62,12 +62,12 @@ func (s *Store) CreateDelivery(ctx context.Context, d *Delivery) (*Delivery, boo
 		// is a caller bug and fails as ErrConflict.
 		res, err := tx.q.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-				$18, $18, $19, $20, $21, $22, $23)
+				$18, $18, $19, $20, $21, $22, $23, $24)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
 			row.ID, row.SurveyKey, row.ContactID, row.Channel, row.Address, row.Locale, row.Token,
 			string(row.Status), row.Reason, row.ProviderMessageID, idemKey, row.RequestHash, row.Source, meta,
 			tx.ts(row.SendAt), row.Attempts, tx.tsOrNull(row.ExpiresAt), tx.ts(row.CreatedAt),
-			tx.tsPtr(row.SentAt), tx.tsPtr(row.DeliveredAt), tx.tsPtr(row.RespondedAt), row.CampaignID, row.RunID)
+			tx.tsPtr(row.SentAt), tx.tsPtr(row.DeliveredAt), tx.tsPtr(row.RespondedAt), row.CampaignID, row.RunID, row.ThrottleDays)
 		if err != nil {
 			return err
 		}
@@ -291,7 +291,7 @@ func scanDelivery(row scanner) (*Delivery, error) {
 	err := row.Scan(&d.ID, &d.SurveyKey, &d.ContactID, &d.Channel, &d.Address, &d.Locale, &d.Token, &d.Status,
 		&d.Reason, &d.ProviderMessageID, &idemKey, &d.RequestHash, &d.Source, jsonCol{&d.Metadata},
 		timeCol{&d.SendAt}, &d.Attempts, timeCol{&d.ExpiresAt}, timeCol{&d.CreatedAt}, timeCol{&d.UpdatedAt},
-		nullTimeCol{&d.SentAt}, nullTimeCol{&d.DeliveredAt}, nullTimeCol{&d.RespondedAt}, &d.CampaignID, &d.RunID)
+		nullTimeCol{&d.SentAt}, nullTimeCol{&d.DeliveredAt}, nullTimeCol{&d.RespondedAt}, &d.CampaignID, &d.RunID, &d.ThrottleDays)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,23 +115,15 @@ func (s *Store) UpdateImportProgress(ctx context.Context, id string, rows, impor
 
 // insertImportErrors appends errs after the kept ones already stored.
 func (s *Store) insertImportErrors(ctx context.Context, id string, kept int, errs []ImportError) error {
-	const params = 4
-	chunk := s.bulkChunk(params, 1)
+	const params = 5
+	chunk := s.bulkChunk(params)
 	for start := 0; start < len(errs); start += chunk {
 		part := errs[start:min(start+chunk, len(errs))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO import_errors (import_id, seq, row_num, field, reason) VALUES `)
-		a := make([]any, 0, len(part)*params+1)
-		a = append(a, id)
+		v := s.newBulkValues(`INSERT INTO import_errors (import_id, seq, row_num, field, reason) VALUES `, len(part), params)
 		for i, e := range part {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			n := len(a)
-			fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
-			a = append(a, kept+start+i+1, e.Row, e.Field, e.Reason)
+			v.row(id, kept+start+i+1, e.Row, e.Field, e.Reason)
 		}
-		if _, err := s.q.ExecContext(ctx, b.String(), a...); err != nil {
+		if _, err := s.q.ExecContext(ctx, v.sql(""), v.args...); err != nil {
 			return err
 		}
 	}

@@ -35,8 +35,10 @@ type Survey struct {
 	ReplyWindow time.Duration
 	// AlertTargets receive the default alert: every detractor.
 	AlertTargets []Target
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Fatigue overrides the gateway's fatigue windows for this survey.
+	Fatigue   Fatigue
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Contact is a person who may be surveyed, keyed by the caller's own id.
@@ -94,6 +96,9 @@ type Delivery struct {
 	IdempotencyKey string
 	RequestHash    string
 	Source         string // "trigger", "campaign"
+	// ThrottleDays, when set, overrides the fatigue window for this one
+	// delivery (a trigger's throttle_days); nil uses the survey's.
+	ThrottleDays *int
 	// CampaignID and RunID link a campaign's delivery to its run.
 	CampaignID  string
 	RunID       string
@@ -268,4 +273,11 @@ type WebhookAttempt struct {
 	Response   string
 	Error      string
 	Duration   time.Duration
+}
+
+// Fatigue is how long a contact rests after this survey: Days after an
+// answer, UnansweredDays when they did not answer. Nil uses the default.
+type Fatigue struct {
+	Days           *int `json:"days,omitempty"`
+	UnansweredDays *int `json:"unanswered_days,omitempty"`
 }

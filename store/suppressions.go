@@ -67,3 +67,27 @@ func (s *Store) RemoveSuppression(ctx context.Context, channel, address string) 
 	}
 	return nil
 }
+
+// ListSuppressions returns suppressions, newest first, on channel (all
+// when ""), at most limit (default 100, at most 1000).
+func (s *Store) ListSuppressions(ctx context.Context, channel string, limit int) ([]Suppression, error) {
+	var c conds
+	if channel != "" {
+		c.add("channel = %s", channel)
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT channel, address, reason, contact_id, created_at FROM suppressions`+
+		c.where()+` ORDER BY created_at DESC, address_lower LIMIT `+c.args.add(pageLimit(limit)), c.args...)
+	if err != nil {
+		return nil, wrapErr("list suppressions", err)
+	}
+	defer rows.Close()
+	var out []Suppression
+	for rows.Next() {
+		var sp Suppression
+		if err := rows.Scan(&sp.Channel, &sp.Address, &sp.Reason, &sp.ContactID, timeCol{&sp.CreatedAt}); err != nil {
+			return nil, wrapErr("list suppressions", err)
+		}
+		out = append(out, sp)
+	}
+	return out, wrapErr("list suppressions", rows.Err())
+}

@@ -8,7 +8,7 @@ import (
 	"github.com/npsgate/npsgate/survey"
 )
 
-const surveyColumns = `key, kind, product_name, texts, channels, templates, reply_window_ms, created_at, updated_at, alert_targets`
+const surveyColumns = `key, kind, product_name, texts, channels, templates, reply_window_ms, created_at, updated_at, alert_targets, fatigue`
 
 // CreateSurvey inserts sv and sets its CreatedAt and UpdatedAt. An empty
 // Kind becomes survey.NPS. A key that exists gives ErrConflict.
@@ -25,10 +25,14 @@ func (s *Store) CreateSurvey(ctx context.Context, sv *Survey) error {
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+	fatigue, err := jsonArg(sv.Fatigue, "{}")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
 	now := s.now()
 	_, err = s.q.ExecContext(ctx, `INSERT INTO surveys (`+surveyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)`,
-		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now), targets)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)`,
+		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now), targets, fatigue)
 	if err != nil {
 		return wrapErr(op, err)
 	}
@@ -48,12 +52,16 @@ func (s *Store) UpdateSurvey(ctx context.Context, sv *Survey) error {
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+	fatigue, err := jsonArg(sv.Fatigue, "{}")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
 	now := s.now()
 	var created time.Time
 	err = s.q.QueryRowContext(ctx, `UPDATE surveys SET kind = $2, product_name = $3, texts = $4,
-			channels = $5, templates = $6, reply_window_ms = $7, updated_at = $8, alert_targets = $9
+			channels = $5, templates = $6, reply_window_ms = $7, updated_at = $8, alert_targets = $9, fatigue = $10
 		WHERE key = $1 RETURNING created_at`,
-		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now), targets,
+		sv.Key, kind, sv.ProductName, texts, channels, templates, sv.ReplyWindow.Milliseconds(), s.ts(now), targets, fatigue,
 	).Scan(timeCol{&created})
 	if err != nil {
 		return wrapErr(op, err)
@@ -113,7 +121,7 @@ func scanSurvey(row scanner) (*Survey, error) {
 		windowMS int64
 	)
 	err := row.Scan(&sv.Key, &sv.Kind, &sv.ProductName, jsonCol{&sv.Texts}, jsonCol{&sv.Channels},
-		jsonCol{&sv.Templates}, &windowMS, timeCol{&sv.CreatedAt}, timeCol{&sv.UpdatedAt}, jsonCol{&sv.AlertTargets})
+		jsonCol{&sv.Templates}, &windowMS, timeCol{&sv.CreatedAt}, timeCol{&sv.UpdatedAt}, jsonCol{&sv.AlertTargets}, jsonCol{&sv.Fatigue})
 	if err != nil {
 		return nil, err
 	}
