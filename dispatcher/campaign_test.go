@@ -254,3 +254,44 @@ func TestSendWindowDefers(t *testing.T) {
 		t.Fatal("sent outside the window")
 	}
 }
+
+// TestQuarterlyRunsOnItsDates: with a fake clock, a quarterly campaign in
+// Asia/Shanghai runs at 09:00 local on the first day of each quarter.
+func TestQuarterlyRunsOnItsDates(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	clock := time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC) // 07:00 on Jan 1 in Shanghai
+	now := func() time.Time { return clock }
+	if err := e.st.SaveCampaign(ctx, &store.Campaign{ID: "qt", Name: "quarterly", SurveyKey: "s",
+		Schedule: campaign.Schedule{Kind: "quarterly", TimeZone: "Asia/Shanghai"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := &dispatcher.Campaigns{Store: e.st, Client: e.client, Now: now}
+	c, err := m.Schedule(ctx, "qt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC) // 09:00 CST
+	if !c.NextRunAt.Equal(want) {
+		t.Fatalf("first run at %v, want %v", c.NextRunAt, want)
+	}
+	s := &dispatcher.Scheduler{Store: e.st, Client: e.client, Logger: quiet(), Now: now}
+	if n, _ := s.Tick(ctx); n != 0 {
+		t.Fatal("a run started before its time")
+	}
+	e.worker()
+	for i, at := range []time.Time{want, time.Date(2027, 4, 1, 1, 0, 0, 0, time.UTC), time.Date(2027, 7, 1, 1, 0, 0, 0, time.UTC)} {
+		clock = at.Add(time.Second)
+		if n, err := s.Tick(ctx); err != nil || n != 1 {
+			t.Fatalf("run %d: %d %v", i+1, n, err)
+		}
+		e.runDone(fmt.Sprintf("qt-r%d", i+1))
+		r, _ := e.st.GetRun(ctx, fmt.Sprintf("qt-r%d", i+1))
+		if !r.ScheduledFor.Equal(at) {
+			t.Fatalf("run %d scheduled for %v, want %v", i+1, r.ScheduledFor, at)
+		}
+		if n, _ := s.Tick(ctx); n != 0 {
+			t.Fatalf("run %d started twice", i+1)
+		}
+	}
+}

@@ -197,7 +197,7 @@ func (f *Fanout) applyCap(ctx context.Context, c *store.Campaign, run *store.Cam
 	seen := map[string]bool{}
 	var accounts []string
 	for _, ct := range picked {
-		if !seen[ct.Account] {
+		if ct.Account != "" && !seen[ct.Account] {
 			seen[ct.Account] = true
 			accounts = append(accounts, ct.Account)
 		}
@@ -209,6 +209,11 @@ func (f *Fanout) applyCap(ctx context.Context, c *store.Campaign, run *store.Cam
 	changed := map[[2]string]int{}
 	out := picked[:0]
 	for _, ct := range picked {
+		if ct.Account == "" {
+			// Contacts without an account (B2C) are not capped.
+			out = append(out, ct)
+			continue
+		}
 		k := [2]string{ct.Account, ct.Role}
 		if counts[k] >= c.PerAccountRole {
 			continue

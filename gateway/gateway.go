@@ -25,9 +25,12 @@ import (
 
 	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/channels/chat/dingtalk"
+	"github.com/npsgate/npsgate/channels/chat/feishu"
 	"github.com/npsgate/npsgate/channels/chat/slack"
 	"github.com/npsgate/npsgate/channels/chat/teams"
 	"github.com/npsgate/npsgate/channels/chat/webhook"
+	"github.com/npsgate/npsgate/channels/chat/wecom"
 	"github.com/npsgate/npsgate/channels/email"
 	"github.com/npsgate/npsgate/channels/outbox"
 	"github.com/npsgate/npsgate/channels/sms"
@@ -272,7 +275,19 @@ func chatChannels(cfg *config.Config, log *slog.Logger) ([]channels.Channel, err
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, sl, tm)
+	dt, err := dingtalk.New(dingtalk.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	fs, err := feishu.New(feishu.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	wc, err := wecom.New(wecom.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, sl, tm, dt, fs, wc)
 	if cfg.Chat.WebhookSecret != "" {
 		wh, err := webhook.New(webhook.Config{Secret: cfg.Chat.WebhookSecret, Logger: log})
 		if err != nil {

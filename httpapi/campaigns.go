@@ -304,11 +304,16 @@ func (a *API) previewAudience(c *gin.Context) {
 			return
 		}
 		for _, ct := range page {
-			if !f.Match(ct) || (capper != nil && !capper.Allow(ct)) {
+			if !f.Match(ct) {
 				continue
 			}
+			// The same order as a run: opted-out contacts take no place
+			// under the per-account cap.
 			if ct.OptedOutAt != nil {
 				optedOut++
+				continue
+			}
+			if capper != nil && !capper.Allow(ct) {
 				continue
 			}
 			count++
