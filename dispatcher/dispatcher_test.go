@@ -77,7 +77,7 @@ func newEnv(t *testing.T, script ...error) *env {
 		t.Fatal(err)
 	}
 	e.sender = &dispatcher.Sender{Store: st, Channels: reg, Templates: tpl,
-		Links: dispatcher.Links{Base: "https://nps.test", UnsubscribeMailto: "u@nps.test"}, Logger: quiet()}
+		Links: dispatcher.Links{Base: "https://nps.test", UnsubscribeMailto: "u@nps.test"}, Events: e.client, Logger: quiet()}
 	ctx := context.Background()
 	if err := st.CreateSurvey(ctx, &store.Survey{Key: "s", Kind: "nps", ProductName: "Acme", Channels: []string{"email"}}); err != nil {
 		t.Fatal(err)

@@ -131,7 +131,13 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 			return Decision{Until: next, Reason: "quiet hours"}, nil
 		}
 	}
-	if _, unanswered := g.Windows(d, sv); unanswered > 0 {
+	// Reminders are exempt from fatigue and caps (their survey holds the
+	// contact) but share its SMS conversation.
+	holder := d.ID
+	if d.ReminderOf != "" {
+		holder = d.ReminderOf
+	}
+	if _, unanswered := g.Windows(d, sv); unanswered > 0 && d.ReminderOf == "" {
 		ok, until, err := g.Limiter.ClaimContact(ctx, d.ContactID, d.ID, unanswered)
 		if err != nil {
 			return Decision{}, fmt.Errorf("fatigue: %w", err)
@@ -141,7 +147,7 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 			return Decision{Suppress: "fatigue: surveyed recently; next possible " + until.UTC().Format(time.RFC3339)}, nil
 		}
 	}
-	if g.AccountCap > 0 && c.Account != "" {
+	if g.AccountCap > 0 && c.Account != "" && d.ReminderOf == "" {
 		ok, until, err := g.Limiter.ClaimAccount(ctx, c.Account, d.ID, g.AccountCap, g.AccountWindow)
 		if err != nil {
 			return Decision{}, fmt.Errorf("account cap: %w", err)
@@ -153,7 +159,7 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 		}
 	}
 	if (d.Channel == "sms" || d.Channel == "whatsapp") && g.Conversation > 0 {
-		ok, until, err := g.Limiter.ClaimConversation(ctx, d.Address, d.ID, g.Conversation)
+		ok, until, err := g.Limiter.ClaimConversation(ctx, d.Address, holder, g.Conversation)
 		if err != nil {
 			return Decision{}, fmt.Errorf("conversation: %w", err)
 		}

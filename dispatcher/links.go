@@ -25,6 +25,10 @@ func (l Links) Score(token string, score int) string {
 	return l.Reply(token) + "?score=" + strconv.Itoa(score)
 }
 
+// Short is a short link (/s/{code}) to the reply page: SMS carries it so
+// that the default message stays in one segment.
+func (l Links) Short(code string) string { return l.Base + "/s/" + code }
+
 // Unsubscribe is the one-click (RFC 8058) unsubscribe URL.
 func (l Links) Unsubscribe(token string) string { return l.Base + "/u/" + token }
 

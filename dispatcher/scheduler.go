@@ -63,7 +63,8 @@ func (s *Scheduler) Shutdown() {
 	}
 }
 
-// Tick queues every due run once and returns how many it queued.
+// Tick queues every due campaign run and survey digest once and returns
+// how many it queued.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	now := time.Now()
 	if s.Now != nil {
@@ -78,6 +79,19 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		args := StartRun{CampaignID: c.ID, Number: c.Runs + 1, At: *c.NextRunAt}
 		if err := s.Client.Enqueue(ctx, args, asynq.TaskID(runTaskID(c.ID, args.Number)),
 			asynq.Queue(QueueCampaigns), asynq.MaxRetry(s.Client.maxRetry)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	digests, err := s.Store.DueDigests(ctx, now)
+	if err != nil {
+		return n, err
+	}
+	for _, sv := range digests {
+		due := *sv.DigestNextAt
+		if err := s.Client.Enqueue(ctx, SendDigest{Survey: sv.Key, Due: due},
+			asynq.TaskID("digest:"+sv.Key+":"+strconv.FormatInt(due.Unix(), 10)),
+			asynq.Queue(QueueAlerts), asynq.MaxRetry(s.Client.maxRetry)); err != nil {
 			return n, err
 		}
 		n++

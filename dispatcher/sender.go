@@ -67,6 +67,13 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		log.Warn("previous attempt ended without an outcome; sending again (possible duplicate)")
 	}
 
+	var parent *store.Delivery
+	if d.ReminderOf != "" {
+		var done bool
+		if parent, done, err = s.reminderGate(ctx, log, d); done {
+			return err
+		}
+	}
 	if d.CampaignID != "" {
 		if done, err := s.campaignGate(ctx, log, d); done || err != nil {
 			return err
@@ -98,7 +105,12 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		}
 	}
 
-	msg, err := s.render(ctx, d, sv)
+	var msg *channels.Message
+	if parent != nil {
+		msg, err = s.renderReminder(ctx, d, parent, sv)
+	} else {
+		msg, err = s.render(ctx, d, sv)
+	}
 	if err != nil {
 		// Templates are validated when saved, so a render error here is a
 		// broken survey or contact, which retrying will not mend.
@@ -138,6 +150,7 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 			log.Error("sent, but recording it failed", "err", err)
 		}
 		log.Info("delivery sent", "channel", d.Channel, "provider_id", res.ProviderID)
+		s.planReminders(ctx, log, d, sv)
 		return nil
 	}
 	err = s.handleSendError(ctx, log, d, sendErr)
@@ -370,10 +383,34 @@ func (s *Sender) gate(ctx context.Context, d *store.Delivery) (string, error) {
 
 func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey) (*channels.Message, error) {
 	data := MessageData(sv, d, s.Links)
-	m, err := s.Templates.Render(TemplateFamily(d.Channel), d.Locale, templates.Overrides(sv.Templates), data)
+	if err := s.shorten(ctx, d, d.Token, &data, ""); err != nil {
+		return nil, err
+	}
+	surveyOv, _ := SplitOverrides(sv.Templates)
+	m, err := s.Templates.Render(TemplateFamily(d.Channel), d.Locale, surveyOv, data)
 	if err != nil {
 		return nil, err
 	}
+	return s.message(d, d.Token, data, m), nil
+}
+
+// shorten puts a short reply link in an SMS (the gateway's own /s/{code},
+// no third-party shortener): a full reply URL alone takes a third of a
+// segment.
+func (s *Sender) shorten(ctx context.Context, d *store.Delivery, token string, data *templates.Data, query string) error {
+	if TemplateFamily(d.Channel) != "sms" {
+		return nil
+	}
+	code, err := s.Store.ShortCode(ctx, token)
+	if err != nil {
+		return fmt.Errorf("short link: %w", err)
+	}
+	data.ReplyURL = s.Links.Short(code) + query
+	return nil
+}
+
+// message is the channel message of a rendered delivery.
+func (s *Sender) message(d *store.Delivery, token string, data templates.Data, m templates.Message) *channels.Message {
 	scores := make([]channels.Score, len(data.Scores))
 	for i, sc := range data.Scores {
 		scores[i] = channels.Score{Value: sc.Value, URL: sc.URL}
@@ -387,11 +424,11 @@ func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey
 		HTML:              m.HTML,
 		ReplyURL:          data.ReplyURL,
 		UnsubscribeURL:    data.UnsubscribeURL,
-		UnsubscribeMailto: s.Links.UnsubscribeMailtoURL(d.Token),
+		UnsubscribeMailto: s.Links.UnsubscribeMailtoURL(token),
 		Question:          data.Question,
 		Scores:            scores,
 		Kind:              "survey",
-	}, nil
+	}
 }
 
 // MessageData is what templates see for a delivery; previews use it too.

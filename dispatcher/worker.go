@@ -40,7 +40,7 @@ type Worker struct {
 
 // NewWorker builds a worker for the send pipeline and, with a notifier,
 // the closed loop (alerts and webhooks). Nothing runs until Start.
-func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier *Notifier, fanout *Fanout) *Worker {
+func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier *Notifier, fanout *Fanout, digests ...*Digests) *Worker {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 20
 	}
@@ -74,6 +74,9 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 	})
 	mux := asynq.NewServeMux()
 	register(mux, sender.Send)
+	for _, d := range digests {
+		register(mux, d.Send)
+	}
 	if fanout != nil {
 		register(mux, fanout.Start)
 		register(mux, fanout.Page)

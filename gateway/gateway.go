@@ -155,7 +155,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			Gate: gate, Logger: log},
 			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
-				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)})
+				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)},
+			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Logger: log})
 		g.scheduler = &dispatcher.Scheduler{Store: g.Store, Client: g.Client, Logger: log,
 			Interval: time.Duration(cfg.Worker.SchedulerInterval)}
 	}

@@ -4,12 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/npsgate/npsgate/internal/chattest"
 	"github.com/npsgate/npsgate/internal/twiliotest"
+	"github.com/npsgate/npsgate/templates"
 )
 
 // sms posts a signed inbound SMS as Twilio would, to the public URL's path
@@ -58,8 +60,23 @@ func TestNPSBySMS(t *testing.T) {
 	}
 	req := tw.Accepted()[0]
 	if req.To != "+14155550100" || req.From != "+14155550199" || !strings.Contains(req.Body, "Acme Support") ||
-		!strings.Contains(req.Body, publicURL+"/r/") || req.StatusCallback != publicURL+"/v1/inbound/twilio/status?d="+id {
+		!strings.Contains(req.Body, publicURL+"/s/") || req.StatusCallback != publicURL+"/v1/inbound/twilio/status?d="+id {
 		t.Fatalf("what went to Twilio: %+v", req)
+	}
+	// The default English SMS with its short link is one GSM-7 segment,
+	// and the short link leads to the reply page.
+	if enc, n := templates.Segments(req.Body); enc != templates.GSM7 || n != 1 {
+		t.Fatalf("%d %s segments: %q", n, enc, req.Body)
+	}
+	short := regexp.MustCompile(`https://nps\.example\.com/s/\w+`).FindString(req.Body)
+	resp, err := http.Get(r.local(short))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Acme Support") || resp.Request.URL.Path[:3] != "/r/" {
+		t.Fatalf("short link: %d %s", resp.StatusCode, resp.Request.URL)
 	}
 	d := r.waitStatus(id, "sent")
 	if d["provider_message_id"] != req.SID {

@@ -31,6 +31,8 @@ type campaignJSON struct {
 	Runs      int            `json:"runs,omitempty"`
 	NextRunAt *time.Time     `json:"next_run_at,omitempty"`
 	Counts    *campaignCount `json:"counts,omitempty"`
+	// Reminders counts the reminders apart from the surveys.
+	Reminders map[string]int `json:"reminders,omitempty"`
 	RunList   []runJSON      `json:"run_list,omitempty"`
 	CreatedAt *time.Time     `json:"created_at,omitempty"`
 	UpdatedAt *time.Time     `json:"updated_at,omitempty"`
@@ -114,6 +116,16 @@ func (a *API) campaignToJSON(c *gin.Context, cp *store.Campaign, detail bool) (c
 	byStatus, byReason, err := a.cfg.Store.CampaignCounts(ctx, cp.ID)
 	if err != nil {
 		return out, err
+	}
+	rem, _, err := a.cfg.Store.CampaignCounts(ctx, cp.ID, true)
+	if err != nil {
+		return out, err
+	}
+	if len(rem) > 0 {
+		out.Reminders = map[string]int{}
+		for st, n := range rem {
+			out.Reminders[string(st)] = n
+		}
 	}
 	runs, err := a.cfg.Store.ListRuns(ctx, cp.ID)
 	if err != nil {

@@ -31,6 +31,20 @@ type deliveryJSON struct {
 	DeliveredAt       *time.Time        `json:"delivered_at,omitempty"`
 	RespondedAt       *time.Time        `json:"responded_at,omitempty"`
 	Events            []eventJSON       `json:"events"`
+	// ReminderOf and ReminderN describe a reminder; Reminders lists a
+	// survey's reminders.
+	ReminderOf string         `json:"reminder_of,omitempty"`
+	ReminderN  int            `json:"reminder_n,omitempty"`
+	Reminders  []reminderJSON `json:"reminders,omitempty"`
+}
+
+type reminderJSON struct {
+	ID      string    `json:"id"`
+	N       int       `json:"n"`
+	Channel string    `json:"channel"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason,omitempty"`
+	SendAt  time.Time `json:"send_at"`
 }
 
 type eventJSON struct {
@@ -62,6 +76,15 @@ func (a *API) getDelivery(c *gin.Context) {
 	}
 	for _, e := range events {
 		out.Events = append(out.Events, eventJSON{Status: string(e.Status), Reason: e.Reason, At: e.At})
+	}
+	out.ReminderOf, out.ReminderN = d.ReminderOf, d.ReminderN
+	rems, err := a.cfg.Store.RemindersOf(c.Request.Context(), d.ID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, r := range rems {
+		out.Reminders = append(out.Reminders, reminderJSON{ID: r.ID, N: r.ReminderN, Channel: r.Channel, Status: string(r.Status), Reason: r.Reason, SendAt: r.SendAt})
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -222,6 +222,15 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 	if d == nil {
 		return replyOutcome{answer: words.Unmatched, outcome: "unmatched"}, nil
 	}
+	via := 0
+	if d.ReminderOf != "" {
+		// A reply to a reminder answers its survey, once.
+		parent, err := tx.GetDelivery(ctx, d.ReminderOf)
+		if err != nil {
+			return replyOutcome{}, err
+		}
+		d, via = parent, d.ReminderN
+	}
 	words = smsText[survey.MatchLocale(d.Locale)]
 	existing, err := tx.GetResponseByDelivery(ctx, d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -244,7 +253,7 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 		lo, hi := sv.Kind.Range()
 		return replyOutcome{answer: fmt.Sprintf(words.Clarify, lo, hi), deliveryID: d.ID, outcome: "clarify"}, nil
 	}
-	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score,
+	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score, Via: via,
 		Category: sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
 	if existing != nil {
 		r.Comment, r.MayContact = existing.Comment, existing.MayContact

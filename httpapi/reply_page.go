@@ -30,7 +30,9 @@ type replyView struct {
 	Category                                             survey.Category
 	Comment, Error                                       string
 	MayContactYes, MayContactNo, AskComment              bool
-	UI                                                   ui
+	// Via is the reminder whose link was followed (0: the survey).
+	Via int
+	UI  ui
 }
 
 const maxCommentRunes = 5000
@@ -138,7 +140,11 @@ func (a *API) replyPage(c *gin.Context) {
 			selected = n
 		}
 	}
-	a.pages.render(c, http.StatusOK, "reply", rc.view(selected, comment, may))
+	v := rc.view(selected, comment, may)
+	if m, err := strconv.Atoi(c.Query("m")); err == nil && m > 0 && m <= 3 {
+		v.Via = m
+	}
+	a.pages.render(c, http.StatusOK, "reply", v)
 }
 
 // replyPost records an answer, or updates it within the edit window. Fields
@@ -183,6 +189,9 @@ func (a *API) replyPost(c *gin.Context) {
 	}
 	if rc.existing != nil {
 		r.Comment, r.MayContact = rc.existing.Comment, rc.existing.MayContact
+	}
+	if m, err := strconv.Atoi(form.Get("m")); err == nil && m > 0 && m <= 3 {
+		r.Via = m
 	}
 	if _, ok := form["comment"]; ok {
 		comment := strings.TrimSpace(strings.ToValidUTF8(form.Get("comment"), "\uFFFD"))

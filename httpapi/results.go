@@ -138,24 +138,26 @@ func (a *API) results(c *gin.Context) {
 }
 
 type responseJSON struct {
-	ID         string    `json:"id"`
-	DeliveryID string    `json:"delivery_id"`
-	Survey     string    `json:"survey"`
-	ContactID  string    `json:"contact_id"`
-	Channel    string    `json:"channel"`
-	Locale     string    `json:"locale"`
-	Score      int       `json:"score"`
-	Category   string    `json:"category"`
-	Comment    string    `json:"comment"`
-	MayContact *bool     `json:"may_contact"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         string `json:"id"`
+	DeliveryID string `json:"delivery_id"`
+	Survey     string `json:"survey"`
+	ContactID  string `json:"contact_id"`
+	Channel    string `json:"channel"`
+	Locale     string `json:"locale"`
+	Score      int    `json:"score"`
+	Category   string `json:"category"`
+	Comment    string `json:"comment"`
+	MayContact *bool  `json:"may_contact"`
+	// Via is the message answered: 0 the survey, n its n-th reminder.
+	Via       int       `json:"via"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func responseToJSON(r *store.Response) responseJSON {
 	return responseJSON{ID: r.ID, DeliveryID: r.DeliveryID, Survey: r.SurveyKey, ContactID: r.ContactID,
 		Channel: r.Channel, Locale: r.Locale, Score: r.Score, Category: string(r.Category), Comment: r.Comment,
-		MayContact: r.MayContact, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		MayContact: r.MayContact, Via: r.Via, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 func (a *API) getResponse(c *gin.Context) {

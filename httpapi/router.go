@@ -136,7 +136,7 @@ func (a *API) routes() *gin.Engine {
 	r.NoRoute(func(c *gin.Context) {
 		// People reach /r/ and /u/ from messages, mangled by mail clients
 		// at times: they get the friendly page, not JSON.
-		if p := c.Request.URL.Path; strings.HasPrefix(p, "/r/") || strings.HasPrefix(p, "/u/") {
+		if p := c.Request.URL.Path; strings.HasPrefix(p, "/r/") || strings.HasPrefix(p, "/u/") || strings.HasPrefix(p, "/s/") {
 			u, lang := uiFor(c.GetHeader("Accept-Language"))
 			a.pages.render(c, http.StatusNotFound, "message", messageView{Lang: lang, Title: u.NotFoundTitle, Heading: u.NotFoundTitle, Body: u.NotFoundBody})
 			return
@@ -150,6 +150,7 @@ func (a *API) routes() *gin.Engine {
 
 	r.GET("/r/:token", a.replyPage)
 	r.POST("/r/:token", a.replyPost)
+	r.GET("/s/:code", a.shortLink)
 	r.GET("/u/:token", a.unsubscribePage)
 	r.POST("/u/:token", a.unsubscribePost)
 
@@ -260,8 +261,12 @@ func (a *API) notify(ctx context.Context, responseID string, created bool) {
 	}
 }
 
-// answered gives the contact the rest that follows an answer.
+// answered cancels the reminders of an answered survey and gives the
+// contact the rest that follows an answer.
 func (a *API) answered(ctx context.Context, d *store.Delivery, sv *store.Survey) {
+	if _, err := a.cfg.Store.CancelReminders(ctx, d.ID, "answered"); err != nil {
+		a.log.Error("reminders not cancelled (the sender will drop them)", "delivery_id", d.ID, "err", err)
+	}
 	if a.cfg.Gate == nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 
+	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
@@ -29,6 +30,11 @@ type surveyJSON struct {
 	AlertTargets []targetJSON                            `json:"alert_targets,omitempty"`
 	// Fatigue overrides the contact\'s rest after this survey, in days.
 	Fatigue *store.Fatigue `json:"fatigue,omitempty"`
+	// Reminders to contacts who have not answered; omitted: one after 3
+	// days; [] for none.
+	Reminders *[]reminderSpec `json:"reminders,omitempty"`
+	// Digest is a daily or weekly summary to the survey's owners.
+	Digest *digestSpec `json:"digest,omitempty"`
 	// SMS reports, per locale, the encoding and segment count of the SMS
 	// this survey sends (read-only).
 	SMS       map[string]smsReport `json:"sms,omitempty"`
@@ -70,12 +76,15 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 		}
 		seen[ch] = true
 	}
-	if err := templates.Validate(templates.Overrides(in.Templates)); err != nil {
-		var te *templates.Error
-		if errors.As(err, &te) {
-			return nil, badField(fmt.Sprintf("templates.%s.%s.%s", te.Channel, te.Locale, te.Part), "%v", te)
+	surveyOv, reminderOv := dispatcher.SplitOverrides(in.Templates)
+	for suffix, ov := range map[string]templates.Overrides{"": surveyOv, dispatcher.ReminderSuffix: reminderOv} {
+		if err := templates.Validate(ov); err != nil {
+			var te *templates.Error
+			if errors.As(err, &te) {
+				return nil, badField(fmt.Sprintf("templates.%s%s.%s.%s", te.Channel, suffix, te.Locale, te.Part), "%v", te)
+			}
+			return nil, badField("templates", "%v", err)
 		}
-		return nil, badField("templates", "%v", err)
 	}
 	sv := &store.Survey{
 		Key: in.Key, Kind: kind, ProductName: in.ProductName, Texts: in.Texts,
@@ -88,6 +97,32 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 			}
 		}
 		sv.Fatigue = *in.Fatigue
+	}
+	sv.Reminders = dispatcher.DefaultReminders
+	if in.Reminders != nil {
+		if len(*in.Reminders) > dispatcher.MaxReminders {
+			return nil, badField("reminders", "at most %d reminders", dispatcher.MaxReminders)
+		}
+		sv.Reminders = nil
+		for i, r := range *in.Reminders {
+			d, err := parseDuration(r.After)
+			if err != nil || d < time.Hour || d > 60*24*time.Hour {
+				return nil, badField(fmt.Sprintf("reminders[%d].after", i), "after must be a duration from 1h to 60d, like \"3d\"")
+			}
+			if i > 0 && d <= sv.Reminders[i-1].After {
+				return nil, badField(fmt.Sprintf("reminders[%d].after", i), "each reminder must come after the one before")
+			}
+			sv.Reminders = append(sv.Reminders, store.Reminder{After: d, NextChannel: r.NextChannel})
+		}
+	}
+	if in.Digest != nil && in.Digest.Frequency != "" {
+		dg, err := a.digestFromJSON(*in.Digest)
+		if err != nil {
+			return nil, err
+		}
+		sv.Digest = dg
+		next := dispatcher.NextDigest(dg, a.cfg.Now())
+		sv.DigestNextAt = &next
 	}
 	if len(in.AlertTargets) > 0 {
 		if sv.AlertTargets, err = a.targets("alert_targets", in.AlertTargets); err != nil {
@@ -102,6 +137,44 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 		sv.ReplyWindow = d
 	}
 	return sv, nil
+}
+
+type reminderSpec struct {
+	After       string `json:"after"`
+	NextChannel bool   `json:"next_channel,omitempty"`
+}
+
+type digestSpec struct {
+	Frequency string       `json:"frequency"`
+	At        string       `json:"at"`
+	TimeZone  string       `json:"time_zone,omitempty"`
+	Targets   []targetJSON `json:"targets"`
+	NextAt    *time.Time   `json:"next_at,omitempty"`
+}
+
+func (a *API) digestFromJSON(in digestSpec) (store.Digest, error) {
+	if in.Frequency != "daily" && in.Frequency != "weekly" {
+		return store.Digest{}, badField("digest.frequency", "frequency must be daily or weekly")
+	}
+	if in.At == "" {
+		in.At = "09:00"
+	}
+	if (campaign.Window{Start: in.At, End: "24:00"}).Validate() != nil {
+		return store.Digest{}, badField("digest.at", "at must be a time like 09:00")
+	}
+	if in.TimeZone != "" {
+		if _, err := time.LoadLocation(in.TimeZone); err != nil {
+			return store.Digest{}, badField("digest.time_zone", "%q is not an IANA time zone", in.TimeZone)
+		}
+	}
+	if len(in.Targets) == 0 {
+		return store.Digest{}, badField("digest.targets", "at least one target (email or chat) is required")
+	}
+	targets, err := a.targets("digest.targets", in.Targets)
+	if err != nil {
+		return store.Digest{}, err
+	}
+	return store.Digest{Frequency: in.Frequency, At: in.At, TimeZone: in.TimeZone, Targets: targets}, nil
 }
 
 type smsReport struct {
@@ -128,7 +201,11 @@ func (a *API) smsReports(sv *store.Survey) (map[string]smsReport, error) {
 	out := map[string]smsReport{}
 	for l := range locales {
 		d := &store.Delivery{Token: strings.Repeat("x", 22), Locale: l}
-		m, err := a.cfg.Templates.Render("sms", l, templates.Overrides(sv.Templates), dispatcher.MessageData(sv, d, a.cfg.Links))
+		data := dispatcher.MessageData(sv, d, a.cfg.Links)
+		// SMS carries the short link, as the sender renders it.
+		data.ReplyURL = a.cfg.Links.Short(strings.Repeat("x", store.ShortCodeLen))
+		surveyOv, _ := dispatcher.SplitOverrides(sv.Templates)
+		m, err := a.cfg.Templates.Render("sms", l, surveyOv, data)
 		if err != nil {
 			return nil, badField(fmt.Sprintf("templates.sms.%s.text", l), "%v", err)
 		}
@@ -153,6 +230,17 @@ func surveyToJSON(sv *store.Survey) surveyJSON {
 	if sv.Fatigue.Days != nil || sv.Fatigue.UnansweredDays != nil {
 		f := sv.Fatigue
 		out.Fatigue = &f
+	}
+	rs := make([]reminderSpec, 0, len(sv.Reminders))
+	for _, r := range sv.Reminders {
+		rs = append(rs, reminderSpec{After: r.After.String(), NextChannel: r.NextChannel})
+	}
+	out.Reminders = &rs
+	if sv.Digest.Frequency != "" {
+		out.Digest = &digestSpec{Frequency: sv.Digest.Frequency, At: sv.Digest.At, TimeZone: sv.Digest.TimeZone, NextAt: sv.DigestNextAt}
+		for _, t := range sv.Digest.Targets {
+			out.Digest.Targets = append(out.Digest.Targets, targetJSON{Channel: t.Channel, Address: t.Address})
+		}
 	}
 	for _, t := range sv.AlertTargets {
 		out.AlertTargets = append(out.AlertTargets, targetJSON{Channel: t.Channel, Address: t.Address})

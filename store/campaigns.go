@@ -287,7 +287,7 @@ func (s *Store) RunCaps(ctx context.Context, runID string, accounts []string) (m
 // insertDeliveries writes many deliveries with one statement per chunk and
 // their first events, skipping IDs that exist.
 func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delivery, error) {
-	const chunk = 200 // 25 columns each: under SQLite's variable limit
+	const chunk = 200 // 27 columns each: under SQLite's variable limit
 	var inserted []*Delivery
 	now := s.now()
 	for start := 0; start < len(ds); start += chunk {
@@ -317,7 +317,7 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 				a.add(d.Locale), a.add(d.Token), a.add(string(d.Status)), a.add(d.Reason), a.add(""), a.add(nil),
 				a.add(""), a.add(d.Source), a.add(meta), a.add(s.ts(d.SendAt)), a.add(0), a.add(exp),
 				a.add(s.ts(now)), a.add(s.ts(now)), a.add(nil), a.add(nil), a.add(nil), a.add(d.CampaignID), a.add(d.RunID),
-				a.add(d.ThrottleDays)}
+				a.add(d.ThrottleDays), a.add(d.ReminderOf), a.add(d.ReminderN)}
 			vals = append(vals, "("+strings.Join(ph, ", ")+")")
 			byID[d.ID] = d
 		}
@@ -357,12 +357,16 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 	return inserted, nil
 }
 
-// CampaignCounts counts a campaign's deliveries by status, and the
-// suppressed ones by reason.
-func (s *Store) CampaignCounts(ctx context.Context, campaignID string) (map[DeliveryStatus]int, map[string]int, error) {
+// CampaignCounts counts a campaign's survey deliveries (reminders=false)
+// or its reminders (true) by status, and the suppressed ones by reason.
+func (s *Store) CampaignCounts(ctx context.Context, campaignID string, reminders ...bool) (map[DeliveryStatus]int, map[string]int, error) {
 	byStatus := map[DeliveryStatus]int{}
 	byReason := map[string]int{}
-	rows, err := s.q.QueryContext(ctx, `SELECT status, reason, COUNT(*) FROM deliveries WHERE campaign_id = $1
+	which := "reminder_of = ''"
+	if len(reminders) > 0 && reminders[0] {
+		which = "reminder_of <> ''"
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT status, reason, COUNT(*) FROM deliveries WHERE campaign_id = $1 AND `+which+`
 		GROUP BY status, reason`, campaignID)
 	if err != nil {
 		return nil, nil, wrapErr("campaign counts", err)

@@ -9,7 +9,7 @@ import (
 
 const deliveryColumns = `id, survey_key, contact_id, channel, address, locale, token, status, reason,
 	provider_message_id, idempotency_key, request_hash, source, metadata, send_at, attempts, expires_at,
-	created_at, updated_at, sent_at, delivered_at, responded_at, campaign_id, run_id, throttle_days`
+	created_at, updated_at, sent_at, delivered_at, responded_at, campaign_id, run_id, throttle_days, reminder_of, reminder_n`
 
 // CreateDelivery inserts d, whose ID and Token the caller sets. Status
 // defaults to queued, CreatedAt and SendAt to now; UpdatedAt is CreatedAt.
@@ -62,12 +62,12 @@ func (s *Store) CreateDelivery(ctx context.Context, d *Delivery) (*Delivery, boo
 		// is a caller bug and fails as ErrConflict.
 		res, err := tx.q.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-				$18, $18, $19, $20, $21, $22, $23, $24)
+				$18, $18, $19, $20, $21, $22, $23, $24, $25, $26)
 			ON CONFLICT (idempotency_key) DO NOTHING`,
 			row.ID, row.SurveyKey, row.ContactID, row.Channel, row.Address, row.Locale, row.Token,
 			string(row.Status), row.Reason, row.ProviderMessageID, idemKey, row.RequestHash, row.Source, meta,
 			tx.ts(row.SendAt), row.Attempts, tx.tsOrNull(row.ExpiresAt), tx.ts(row.CreatedAt),
-			tx.tsPtr(row.SentAt), tx.tsPtr(row.DeliveredAt), tx.tsPtr(row.RespondedAt), row.CampaignID, row.RunID, row.ThrottleDays)
+			tx.tsPtr(row.SentAt), tx.tsPtr(row.DeliveredAt), tx.tsPtr(row.RespondedAt), row.CampaignID, row.RunID, row.ThrottleDays, row.ReminderOf, row.ReminderN)
 		if err != nil {
 			return err
 		}
@@ -253,6 +253,9 @@ func (s *Store) DeliveryCounts(ctx context.Context, surveyKey string, from, to t
 	op := fmt.Sprintf("delivery counts %q", surveyKey)
 	var c conds
 	c.add("survey_key = %s", surveyKey)
+	// Reminders share their survey's answer: counting them would halve
+	// the response rate.
+	c.parts = append(c.parts, "reminder_of = ''")
 	s.addRange(&c, from, to)
 	rows, err := s.q.QueryContext(ctx, `SELECT status, COUNT(*) FROM deliveries`+c.where()+` GROUP BY status`, c.args...)
 	if err != nil {
@@ -291,7 +294,7 @@ func scanDelivery(row scanner) (*Delivery, error) {
 	err := row.Scan(&d.ID, &d.SurveyKey, &d.ContactID, &d.Channel, &d.Address, &d.Locale, &d.Token, &d.Status,
 		&d.Reason, &d.ProviderMessageID, &idemKey, &d.RequestHash, &d.Source, jsonCol{&d.Metadata},
 		timeCol{&d.SendAt}, &d.Attempts, timeCol{&d.ExpiresAt}, timeCol{&d.CreatedAt}, timeCol{&d.UpdatedAt},
-		nullTimeCol{&d.SentAt}, nullTimeCol{&d.DeliveredAt}, nullTimeCol{&d.RespondedAt}, &d.CampaignID, &d.RunID, &d.ThrottleDays)
+		nullTimeCol{&d.SentAt}, nullTimeCol{&d.DeliveredAt}, nullTimeCol{&d.RespondedAt}, &d.CampaignID, &d.RunID, &d.ThrottleDays, &d.ReminderOf, &d.ReminderN)
 	if err != nil {
 		return nil, err
 	}

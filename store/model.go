@@ -36,9 +36,15 @@ type Survey struct {
 	// AlertTargets receive the default alert: every detractor.
 	AlertTargets []Target
 	// Fatigue overrides the gateway's fatigue windows for this survey.
-	Fatigue   Fatigue
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Fatigue Fatigue
+	// Reminders go to contacts who have not answered (at most 3).
+	Reminders []Reminder
+	// Digest sends the survey's owners a summary every day or week.
+	Digest       Digest
+	DigestNextAt *time.Time
+	DigestLastAt *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Contact is a person who may be surveyed, keyed by the caller's own id.
@@ -99,6 +105,11 @@ type Delivery struct {
 	// ThrottleDays, when set, overrides the fatigue window for this one
 	// delivery (a trigger's throttle_days); nil uses the survey's.
 	ThrottleDays *int
+	// ReminderOf, on a reminder, is the survey delivery it reminds of;
+	// ReminderN is its number (1-3). A reminder carries its survey's reply
+	// link, so an answer to any of the messages counts once.
+	ReminderOf string
+	ReminderN  int
 	// CampaignID and RunID link a campaign's delivery to its run.
 	CampaignID  string
 	RunID       string
@@ -133,6 +144,9 @@ type Response struct {
 	Score      int
 	Category   survey.Category
 	Comment    string
+	// Via is which message the answer came from: 0 the survey itself, n
+	// its n-th reminder (kept from the first answer).
+	Via int
 	// MayContact is the detractor's answer to "may we contact you"; nil when
 	// not asked or not answered.
 	MayContact *bool
@@ -280,4 +294,23 @@ type WebhookAttempt struct {
 type Fatigue struct {
 	Days           *int `json:"days,omitempty"`
 	UnansweredDays *int `json:"unanswered_days,omitempty"`
+}
+
+// Reminder is one reminder of a survey, After the survey was sent; with
+// NextChannel it goes on the next channel of the survey's order that the
+// contact can be reached on (an unanswered SMS reminded by email).
+type Reminder struct {
+	After       time.Duration `json:"after"`
+	NextChannel bool          `json:"next_channel,omitempty"`
+}
+
+// Digest is a daily or weekly summary of a survey for its owners.
+type Digest struct {
+	// Frequency is "daily" or "weekly" ("" = off).
+	Frequency string `json:"frequency,omitempty"`
+	// At is the local time "HH:MM" in TimeZone; weekly digests go on
+	// Mondays.
+	At       string   `json:"at,omitempty"`
+	TimeZone string   `json:"time_zone,omitempty"`
+	Targets  []Target `json:"targets,omitempty"`
 }

@@ -11,7 +11,7 @@ import (
 )
 
 const responseColumns = `id, delivery_id, survey_key, contact_id, channel, locale, score, category, comment,
-	may_contact, created_at, updated_at`
+	may_contact, created_at, updated_at, via`
 
 // SaveResponse stores the answer to r.DeliveryID: a new response, or, when
 // the delivery has one already, its score, category, comment, MayContact
@@ -65,10 +65,10 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 		// Insert-or-nothing, then update: exact about which happened on
 		// both dialects, and race-safe through the unique delivery_id.
 		res, err := tx.q.ExecContext(ctx, `INSERT INTO responses (`+responseColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			ON CONFLICT (delivery_id) DO NOTHING`,
 			row.ID, row.DeliveryID, row.SurveyKey, row.ContactID, row.Channel, row.Locale, row.Score,
-			string(row.Category), row.Comment, row.MayContact, tx.ts(row.CreatedAt), tx.ts(row.UpdatedAt))
+			string(row.Category), row.Comment, row.MayContact, tx.ts(row.CreatedAt), tx.ts(row.UpdatedAt), row.Via)
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (s *Store) ScoreTally(ctx context.Context, surveyKey string, from, to time.
 func scanResponse(row scanner) (*Response, error) {
 	var r Response
 	err := row.Scan(&r.ID, &r.DeliveryID, &r.SurveyKey, &r.ContactID, &r.Channel, &r.Locale, &r.Score,
-		&r.Category, &r.Comment, &r.MayContact, timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt})
+		&r.Category, &r.Comment, &r.MayContact, timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt}, &r.Via)
 	if err != nil {
 		return nil, err
 	}

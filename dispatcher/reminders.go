@@ -1,0 +1,159 @@
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/survey"
+	"github.com/npsgate/npsgate/templates"
+)
+
+// DefaultReminders is what a new survey gets unless it says otherwise:
+// one reminder three days after the survey.
+var DefaultReminders = []store.Reminder{{After: 72 * time.Hour}}
+
+// MaxReminders is how many reminders a survey may have.
+const MaxReminders = 3
+
+// ReminderSuffix marks template overrides for reminders: "email_reminder"
+// overrides the email of reminders as "email" does for the survey.
+const ReminderSuffix = "_reminder"
+
+// SplitOverrides separates a survey's template overrides into the survey's
+// own and the reminders' (keyed by their family, ready to validate and
+// render).
+func SplitOverrides(ov map[string]map[string]map[string]string) (surveyOv, reminderOv templates.Overrides) {
+	surveyOv, reminderOv = templates.Overrides{}, templates.Overrides{}
+	for ch, locales := range ov {
+		if fam, ok := strings.CutSuffix(ch, ReminderSuffix); ok {
+			reminderOv[fam] = locales
+		} else {
+			surveyOv[ch] = locales
+		}
+	}
+	return surveyOv, reminderOv
+}
+
+var reminderWord = map[string]string{"en": "Reminder: ", "zh-CN": "提醒：", "zh-TW": "提醒："}
+
+// planReminders queues a sent survey's reminders, each a delivery of its
+// own that carries the survey's reply link and is cancelled by an answer.
+func (s *Sender) planReminders(ctx context.Context, log *slog.Logger, d *store.Delivery, sv *store.Survey) {
+	if d.ReminderOf != "" || len(sv.Reminders) == 0 || s.Events == nil {
+		return
+	}
+	sentAt := s.now()
+	var contact *store.Contact
+	for i, r := range sv.Reminders {
+		if i == MaxReminders {
+			break
+		}
+		ch, addr := d.Channel, d.Address
+		if r.NextChannel {
+			if contact == nil {
+				contact, _ = s.Store.GetContact(ctx, d.ContactID)
+			}
+			if contact != nil {
+				if c2, a2 := chooseChannel(contact, nextAfter(sv.Channels, d.Channel), d.Channel); c2 != "" {
+					ch, addr = c2, a2
+				}
+			}
+		}
+		rd := &store.Delivery{
+			ID:        uuid.NewSHA1(deliveryNamespace, []byte(d.ID+"\x00reminder\x00"+strconv.Itoa(i+1))).String(),
+			SurveyKey: d.SurveyKey, ContactID: d.ContactID, Channel: ch, Address: addr, Locale: d.Locale,
+			Token: NewToken(), Status: store.StatusQueued, Source: "reminder", Metadata: d.Metadata,
+			SendAt: sentAt.Add(r.After), ExpiresAt: d.ExpiresAt, CampaignID: d.CampaignID, RunID: d.RunID,
+			ReminderOf: d.ID, ReminderN: i + 1,
+		}
+		got, created, err := s.Store.CreateDelivery(ctx, rd)
+		if err != nil || !created {
+			if err != nil {
+				log.Error("reminder not planned", "n", i+1, "err", err)
+			}
+			continue
+		}
+		if err := s.Events.ScheduleDelivery(ctx, got); err != nil {
+			log.Error("reminder not queued (the recoverer will)", "n", i+1, "err", err)
+		}
+	}
+}
+
+// nextAfter is the channel order starting after ch.
+func nextAfter(order []string, ch string) []string {
+	for i, c := range order {
+		if c == ch {
+			return append(append([]string{}, order[i+1:]...), order[:i]...)
+		}
+	}
+	return order
+}
+
+// reminderGate ends a reminder whose survey was answered, or never went
+// out; done says it was dealt with.
+func (s *Sender) reminderGate(ctx context.Context, log *slog.Logger, d *store.Delivery) (*store.Delivery, bool, error) {
+	parent, err := s.Store.GetDelivery(ctx, d.ReminderOf)
+	if err != nil {
+		return nil, true, s.suppress(ctx, log, d, "survey gone")
+	}
+	switch parent.Status {
+	case store.StatusResponded:
+		return nil, true, s.suppress(ctx, log, d, "answered")
+	case store.StatusSuppressed, store.StatusFailed:
+		return nil, true, s.suppress(ctx, log, d, "survey not delivered")
+	}
+	if s.now().After(parent.ExpiresAt) {
+		return nil, true, s.suppress(ctx, log, d, "survey closed")
+	}
+	return parent, false, nil
+}
+
+func (s *Sender) suppress(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) error {
+	_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: reason})
+	log.Info("delivery suppressed", "reason", reason)
+	return err
+}
+
+// renderReminder renders a reminder with its survey's reply link (an
+// answer to any of the messages counts once) and the reminder overrides,
+// or the survey's own templates with a "Reminder:" prefix.
+func (s *Sender) renderReminder(ctx context.Context, d, parent *store.Delivery, sv *store.Survey) (*channels.Message, error) {
+	surveyOv, reminderOv := SplitOverrides(sv.Templates)
+	fam := TemplateFamily(d.Channel)
+	view := *d
+	view.Token = parent.Token
+	data := MessageData(sv, &view, s.Links)
+	// Links from a reminder say so, so results can tell which message an
+	// answer came from.
+	via := "&m=" + strconv.Itoa(d.ReminderN)
+	data.ReplyURL += "?m=" + strconv.Itoa(d.ReminderN)
+	for i := range data.Scores {
+		data.Scores[i].URL += via
+	}
+	if err := s.shorten(ctx, d, parent.Token, &data, "?m="+strconv.Itoa(d.ReminderN)); err != nil {
+		return nil, err
+	}
+	ov, own := surveyOv, false
+	if _, ok := reminderOv[fam]; ok {
+		ov, own = reminderOv, true
+	}
+	m, err := s.Templates.Render(fam, d.Locale, ov, data)
+	if err != nil {
+		return nil, err
+	}
+	if !own {
+		w := reminderWord[survey.MatchLocale(d.Locale)]
+		if m.Subject != "" {
+			m.Subject = w + m.Subject
+		}
+		m.Text = w + m.Text
+	}
+	return s.message(d, parent.Token, data, m), nil
+}
