@@ -193,3 +193,89 @@ func (w Window) dayAllowed(d time.Weekday) bool {
 	}
 	return false
 }
+
+// Drip spreads a run over Days days (weekdays only with Weekdays), each
+// contact at a moment inside Start-End in their own time zone, at most
+// DailyCap a day when set (the run then takes as many days as it needs).
+type Drip struct {
+	Days     int    `json:"days,omitempty"`
+	Weekdays bool   `json:"weekdays,omitempty"`
+	Start    string `json:"start,omitempty"`
+	End      string `json:"end,omitempty"`
+	DailyCap int    `json:"daily_cap,omitempty"`
+}
+
+// On reports whether the run is spread at all.
+func (d Drip) On() bool { return d.Days > 1 || d.DailyCap > 0 }
+
+// Validate checks the drip.
+func (d Drip) Validate() error {
+	if !d.On() {
+		return nil
+	}
+	if d.Days < 0 || d.Days > 366 {
+		return fmt.Errorf("%w: days: from 1 to 366", ErrInvalid)
+	}
+	if d.DailyCap < 0 {
+		return fmt.Errorf("%w: daily_cap: must not be negative", ErrInvalid)
+	}
+	if d.Start == "" && d.End == "" {
+		return nil
+	}
+	return Window{Start: d.Start, End: d.End}.Validate()
+}
+
+// SendAt is when the i-th contact of a run (0-based, in run order) with
+// the given key is surveyed, the run starting at start: on its day of the
+// drip (by index under a daily cap, else spread by the key's hash), at a
+// minute of the day's window chosen by the hash, in loc.
+func (d Drip) SendAt(start time.Time, i int, key string, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	h := fnv32(key)
+	day := 0
+	switch {
+	case d.DailyCap > 0:
+		day = i / d.DailyCap
+	case d.Days > 1:
+		day = int(h % uint32(d.Days))
+	}
+	from, to := 0, 24*60
+	if d.Start != "" {
+		from, _ = minutes(d.Start)
+		to, _ = minutes(d.End)
+	}
+	minute := from + int((h>>8)%uint32(to-from))
+	local := start.In(loc)
+	date := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	// The first day of the drip is the first eligible day whose window
+	// has not closed when the run starts.
+	for !d.eligible(date) || !time.Date(date.Year(), date.Month(), date.Day(), to/60, to%60, 0, 0, loc).After(start) {
+		date = date.AddDate(0, 0, 1)
+	}
+	for n := 0; n < day; {
+		date = date.AddDate(0, 0, 1)
+		if d.eligible(date) {
+			n++
+		}
+	}
+	at := time.Date(date.Year(), date.Month(), date.Day(), minute/60, minute%60, int(h%60), 0, loc)
+	if at.Before(start) {
+		at = start // inside today's window, just later than this contact's minute
+	}
+	return at.UTC()
+}
+
+func (d Drip) eligible(date time.Time) bool {
+	return !d.Weekdays || (date.Weekday() != time.Saturday && date.Weekday() != time.Sunday)
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}

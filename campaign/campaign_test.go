@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -107,5 +108,48 @@ func TestWindow(t *testing.T) {
 	}
 	if (Window{}).Next(time.Unix(0, 0), nil) != time.Unix(0, 0).UTC() {
 		t.Error("an empty window is always open")
+	}
+}
+
+func TestDrip(t *testing.T) {
+	d := Drip{Days: 15, Weekdays: true, Start: "09:00", End: "11:00", DailyCap: 0}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2027, 3, 1, 6, 0, 0, 0, time.UTC) // a Monday
+	zones := []string{"Asia/Shanghai", "Europe/Berlin", "America/New_York"}
+	perDay := map[string]int{}
+	for i := 0; i < 3000; i++ {
+		loc := mustLoc(t, zones[i%3])
+		at := d.SendAt(start, i, fmt.Sprintf("c%d", i), loc)
+		l := at.In(loc)
+		if l.Weekday() == time.Saturday || l.Weekday() == time.Sunday {
+			t.Fatalf("contact %d on a %s", i, l.Weekday())
+		}
+		if l.Hour() < 9 || l.Hour() >= 11 {
+			t.Fatalf("contact %d at %v local", i, l)
+		}
+		if at.Before(start) || at.After(start.AddDate(0, 0, 22)) {
+			t.Fatalf("contact %d at %v: outside the 15 weekdays", i, at)
+		}
+		perDay[l.Format("2006-01-02")]++
+	}
+	if len(perDay) < 15 || len(perDay) > 17 {
+		t.Fatalf("spread over %d local days: %v", len(perDay), perDay)
+	}
+	// A daily cap: day by run order, never more than the cap on a day.
+	capped := Drip{DailyCap: 100, Start: "09:00", End: "11:00"}
+	days := map[string]int{}
+	sh := mustLoc(t, "Asia/Shanghai")
+	for i := 0; i < 450; i++ {
+		days[capped.SendAt(start, i, fmt.Sprintf("k%d", i), sh).In(sh).Format("2006-01-02")]++
+	}
+	if len(days) != 5 {
+		t.Fatalf("450 at 100 a day took %d days: %v", len(days), days)
+	}
+	for day, n := range days {
+		if n > 100 {
+			t.Fatalf("%s: %d over the cap", day, n)
+		}
 	}
 }

@@ -295,3 +295,60 @@ func TestQuarterlyRunsOnItsDates(t *testing.T) {
 		}
 	}
 }
+
+// TestDripRun: a run spread over days lands each contact inside the drip
+// window in their own time zone, at most the daily cap a day.
+func TestDripRun(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	zones := []string{"Asia/Shanghai", "Europe/Berlin", "America/New_York"}
+	for i := 0; i < 30; i++ {
+		if _, err := e.st.UpsertContact(ctx, &store.Contact{ExternalID: fmt.Sprintf("d%02d", i), Email: fmt.Sprintf("d%02d@example.com", i),
+			TimeZone: zones[i%3]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC) // Monday
+	e.campaign(&store.Campaign{ID: "drip", Audience: "time_zone exists",
+		Drip: campaign.Drip{Days: 15, Weekdays: true, Start: "09:00", End: "11:00", DailyCap: 4}}, at)
+	f := e.fanout()
+	f.Now = func() time.Time { return at }
+	if err := f.Start(ctx, dispatcher.StartRun{CampaignID: "drip", Number: 1, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		if err := f.Page(ctx, dispatcher.FanoutPage{RunID: "drip-r1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ := e.st.CampaignDeliveries(ctx, "drip", store.StatusQueued, "", 100)
+	if len(list) != 30 {
+		t.Fatalf("%d deliveries", len(list))
+	}
+	perDay := map[string]int{} // local day of the run's order: at most the cap
+	for _, d := range list {
+		ct, _ := e.st.GetContact(ctx, d.ContactID)
+		loc, _ := time.LoadLocation(ct.TimeZone)
+		l := d.SendAt.In(loc)
+		if l.Hour() < 9 || l.Hour() >= 11 || l.Weekday() == time.Saturday || l.Weekday() == time.Sunday {
+			t.Fatalf("%s at %v local", d.ContactID, l)
+		}
+		perDay[l.Format("2006-01-02")]++
+	}
+	for day, n := range perDay {
+		if n > 4*3 { // the cap is per day of the run; three zones can share a local date
+			t.Fatalf("%s: %d", day, n)
+		}
+	}
+	plan, err := e.st.RunPlan(ctx, "drip-r1")
+	if err != nil || len(plan) < 8 {
+		t.Fatalf("plan %v %v", plan, err)
+	}
+	total := 0
+	for _, p := range plan {
+		total += p.Planned
+	}
+	if total != 30 {
+		t.Fatalf("plan counts %d", total)
+	}
+}

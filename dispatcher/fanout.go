@@ -158,7 +158,14 @@ func (f *Fanout) Page(ctx context.Context, args FanoutPage) error {
 		if ch == "" {
 			continue
 		}
-		sendAt := c.SendWindow.Next(now, contactLocation(ct, c.Schedule.TimeZone))
+		loc := contactLocation(ct, c.Schedule.TimeZone)
+		sendAt := c.SendWindow.Next(now, loc)
+		if c.Drip.On() {
+			// Spread over the drip's days by run order (a daily cap) or by
+			// contact, from the run's scheduled time: a repeated page gives
+			// the same times.
+			sendAt = c.Drip.SendAt(run.ScheduledFor, run.Planned+len(ds), ct.ExternalID, loc)
+		}
 		locale := ct.Locale
 		if locale == "" {
 			locale = "en"

@@ -26,6 +26,10 @@ type campaignJSON struct {
 	Schedule       campaign.Schedule `json:"schedule"`
 	SendWindow     campaign.Window   `json:"send_window,omitempty"`
 	Sampling       int               `json:"sampling,omitempty"`
+	Drip           campaign.Drip     `json:"drip,omitempty"`
+	// Plan is the latest run's deliveries by the UTC day they are due,
+	// with how many went out (read-only; for drip runs).
+	Plan []dayPlanJSON `json:"plan,omitempty"`
 	// Read-only:
 	Status    string         `json:"status,omitempty"`
 	Runs      int            `json:"runs,omitempty"`
@@ -48,6 +52,12 @@ type campaignCount struct {
 	Failed     int            `json:"failed"`
 	Suppressed int            `json:"suppressed"`
 	ByReason   map[string]int `json:"suppressed_by_reason"`
+}
+
+type dayPlanJSON struct {
+	Day     string `json:"day"`
+	Planned int    `json:"planned"`
+	Sent    int    `json:"sent"`
 }
 
 type runJSON struct {
@@ -86,6 +96,10 @@ func (a *API) campaignFromJSON(c *gin.Context, in campaignJSON) (*store.Campaign
 		field, msg := splitField("send_window", err)
 		return nil, badField(field, "%s", msg)
 	}
+	if err := in.Drip.Validate(); err != nil {
+		field, msg := splitField("drip", err)
+		return nil, badField(field, "%s", msg)
+	}
 	if in.Sampling < 0 || in.Sampling > 52 {
 		return nil, badField("sampling", "sampling is k in \"1/k of the audience per run\", from 1 to 52")
 	}
@@ -93,7 +107,7 @@ func (a *API) campaignFromJSON(c *gin.Context, in campaignJSON) (*store.Campaign
 		return nil, badField("per_account_role", "per_account_role must not be negative")
 	}
 	return &store.Campaign{ID: in.ID, Name: in.Name, SurveyKey: sv.Key, Audience: in.Audience, PerAccountRole: in.PerAccountRole,
-		Channels: in.Channels, Schedule: in.Schedule, SendWindow: in.SendWindow, Sampling: in.Sampling}, nil
+		Channels: in.Channels, Schedule: in.Schedule, SendWindow: in.SendWindow, Sampling: in.Sampling, Drip: in.Drip}, nil
 }
 
 // splitField turns campaign's "invalid: cron: …" into ("schedule.cron", "…").
@@ -107,7 +121,7 @@ func splitField(prefix string, err error) (string, string) {
 
 func (a *API) campaignToJSON(c *gin.Context, cp *store.Campaign, detail bool) (campaignJSON, error) {
 	out := campaignJSON{ID: cp.ID, Name: cp.Name, Survey: cp.SurveyKey, Audience: cp.Audience, PerAccountRole: cp.PerAccountRole,
-		Channels: cp.Channels, Schedule: cp.Schedule, SendWindow: cp.SendWindow, Sampling: cp.Sampling, Status: string(cp.Status),
+		Channels: cp.Channels, Schedule: cp.Schedule, SendWindow: cp.SendWindow, Sampling: cp.Sampling, Drip: cp.Drip, Status: string(cp.Status),
 		Runs: cp.Runs, NextRunAt: cp.NextRunAt, CreatedAt: &cp.CreatedAt, UpdatedAt: &cp.UpdatedAt}
 	if !detail {
 		return out, nil
@@ -140,6 +154,15 @@ func (a *API) campaignToJSON(c *gin.Context, cp *store.Campaign, detail bool) (c
 			ScheduledFor: r.ScheduledFor, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt})
 	}
 	out.Counts = cnt
+	if cp.Drip.On() && len(runs) > 0 {
+		plan, err := a.cfg.Store.RunPlan(ctx, runs[0].ID)
+		if err != nil {
+			return out, err
+		}
+		for _, p := range plan {
+			out.Plan = append(out.Plan, dayPlanJSON{Day: p.Day, Planned: p.Planned, Sent: p.Sent})
+		}
+	}
 	return out, nil
 }
 

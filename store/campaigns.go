@@ -38,7 +38,9 @@ type Campaign struct {
 	SendWindow campaign.Window
 	// Sampling k > 1 surveys 1/k of the audience per run, so that every
 	// contact is reached once per k runs.
-	Sampling  int
+	Sampling int
+	// Drip spreads each run over days instead of sending it at once.
+	Drip      campaign.Drip
 	Status    CampaignStatus
 	Runs      int
 	NextRunAt *time.Time
@@ -61,7 +63,7 @@ type CampaignRun struct {
 }
 
 const campaignColumns = `id, name, survey_key, audience, per_account_role, channels, schedule, send_window, sampling,
-	status, runs, next_run_at, created_at, updated_at`
+	status, runs, next_run_at, created_at, updated_at, drip`
 
 // SaveCampaign inserts the campaign or replaces its definition (not its
 // status, runs or next run, which only the lifecycle methods change).
@@ -79,6 +81,10 @@ func (s *Store) SaveCampaign(ctx context.Context, c *Campaign) error {
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+	drip, err := jsonArg(c.Drip, "{}")
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
 	if c.Status == "" {
 		c.Status = CampaignDraft
 	}
@@ -88,11 +94,11 @@ func (s *Store) SaveCampaign(ctx context.Context, c *Campaign) error {
 	now := s.now()
 	var created time.Time
 	err = s.q.QueryRowContext(ctx, `INSERT INTO campaigns (`+campaignColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, $11, $11)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, $11, $11, $12)
 		ON CONFLICT (id) DO UPDATE SET name = $2, survey_key = $3, audience = $4, per_account_role = $5,
-			channels = $6, schedule = $7, send_window = $8, sampling = $9, updated_at = $11
+			channels = $6, schedule = $7, send_window = $8, sampling = $9, updated_at = $11, drip = $12
 		RETURNING created_at`,
-		c.ID, c.Name, c.SurveyKey, c.Audience, c.PerAccountRole, ch, sched, win, c.Sampling, string(c.Status), s.ts(now),
+		c.ID, c.Name, c.SurveyKey, c.Audience, c.PerAccountRole, ch, sched, win, c.Sampling, string(c.Status), s.ts(now), drip,
 	).Scan(timeCol{&created})
 	if err != nil {
 		return wrapErr(op, err)
@@ -413,7 +419,7 @@ func scanCampaign(row scanner) (*Campaign, error) {
 	var c Campaign
 	err := row.Scan(&c.ID, &c.Name, &c.SurveyKey, &c.Audience, &c.PerAccountRole, jsonCol{&c.Channels},
 		jsonCol{&c.Schedule}, jsonCol{&c.SendWindow}, &c.Sampling, &c.Status, &c.Runs, nullTimeCol{&c.NextRunAt},
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, jsonCol{&c.Drip})
 	if err != nil {
 		return nil, err
 	}
@@ -428,4 +434,34 @@ func scanRun(row scanner) (*CampaignRun, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// DayPlan is how many of a run's survey deliveries are due on one UTC day,
+// and how many of those went out.
+type DayPlan struct {
+	Day     string // "2006-01-02"
+	Planned int
+	Sent    int
+}
+
+// RunPlan is a run's deliveries by the UTC day they are due: the progress
+// of a drip.
+func (s *Store) RunPlan(ctx context.Context, runID string) ([]DayPlan, error) {
+	day := fmt.Sprintf(s.d.utcDay, "send_at")
+	rows, err := s.q.QueryContext(ctx, `SELECT `+day+` AS day, COUNT(*),
+			SUM(CASE WHEN status IN ('sent', 'delivered', 'responded') THEN 1 ELSE 0 END)
+		FROM deliveries WHERE run_id = $1 AND reminder_of = '' GROUP BY day ORDER BY day`, runID)
+	if err != nil {
+		return nil, wrapErr("run plan", err)
+	}
+	defer rows.Close()
+	var out []DayPlan
+	for rows.Next() {
+		var p DayPlan
+		if err := rows.Scan(&p.Day, &p.Planned, &p.Sent); err != nil {
+			return nil, wrapErr("run plan", err)
+		}
+		out = append(out, p)
+	}
+	return out, wrapErr("run plan", rows.Err())
 }

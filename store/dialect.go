@@ -27,6 +27,9 @@ type dialect struct {
 	timeArg func(time.Time) any
 	// pool sizes the connection pool.
 	pool func(*sql.DB)
+	// utcDay is the SQL of the UTC date ("2006-01-02") of a time column
+	// (%s is the column).
+	utcDay string
 }
 
 // sqliteTimeFormat is fixed width (always six fractional digits, always Z)
@@ -47,6 +50,7 @@ var (
 			applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
 		lockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrateLockKey),
 		timeArg:        func(t time.Time) any { return utc(t) },
+		utcDay:         "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
 		pool: func(db *sql.DB) {
 			// Bounded so that a burst of workers queues here instead of
 			// exhausting max_connections (100 by default), which every
@@ -67,6 +71,7 @@ var (
 			applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 		) STRICT`,
 		timeArg: func(t time.Time) any { return utc(t).Format(sqliteTimeFormat) },
+		utcDay:  "substr(%s, 1, 10)",
 		pool: func(db *sql.DB) {
 			// There is one writer at a time anyway (see sqlitePragmas); a
 			// few connections let readers run beside it.
