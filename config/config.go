@@ -105,6 +105,20 @@ type Config struct {
 		DefaultRegion string `yaml:"default_region" env:"NPSGATE_SMS_DEFAULT_REGION"`
 	} `yaml:"sms"`
 
+	Triggers struct {
+		// SigningSecret (whsec_…), when set, requires every POST
+		// /v1/triggers to be signed by the Standard Webhooks scheme
+		// (5-minute tolerance, replayed ids refused), besides its API key.
+		SigningSecret string `yaml:"signing_secret" env:"NPSGATE_TRIGGERS_SIGNING_SECRET"`
+	} `yaml:"triggers"`
+
+	Security struct {
+		// AllowPrivateTargets lets webhooks and chat robots reach
+		// loopback, link-local and private addresses. Off by default: a
+		// webhook URL must not become a way into the internal network.
+		AllowPrivateTargets bool `yaml:"allow_private_targets" env:"NPSGATE_SECURITY_ALLOW_PRIVATE_TARGETS"`
+	} `yaml:"security"`
+
 	Chat struct {
 		// WebhookSecret (whsec_…) signs survey messages sent on the
 		// generic "webhook" chat channel; empty leaves that channel off.
@@ -142,7 +156,10 @@ type Config struct {
 	} `yaml:"throttle"`
 
 	// APIKeys are the bearer keys of the /v1 API, comma-separated in the
-	// environment. Empty: a key is generated once into <data_dir>/api-key.
+	// environment: the key itself, or "sha256:<hex>" of it so that the
+	// configuration holds no secret; "triggers=" before either limits the
+	// key to POST /v1/triggers. Several keys at once allow rotation.
+	// Empty: a key is generated once into <data_dir>/api-key.
 	APIKeys []string `yaml:"api_keys" env:"NPSGATE_API_KEYS"`
 
 	Worker struct {
@@ -304,6 +321,12 @@ func setField(f reflect.Value, raw string) error {
 		f.SetInt(int64(d))
 	case f.Kind() == reflect.String:
 		f.SetString(raw)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", raw)
+		}
+		f.SetBool(b)
 	case f.Kind() == reflect.Int, f.Kind() == reflect.Int64:
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
@@ -488,6 +511,13 @@ func (c *Config) Validate() error {
 		return err
 	}
 	for i, k := range c.APIKeys {
+		k = strings.TrimPrefix(k, "triggers=")
+		if h, ok := strings.CutPrefix(k, "sha256:"); ok {
+			if !sha256Hex.MatchString(h) {
+				return bad("api_keys", fmt.Sprintf("key %d: sha256: must be followed by 64 hex digits", i+1))
+			}
+			continue
+		}
 		if len(k) < 16 {
 			return bad("api_keys", fmt.Sprintf("key %d is shorter than 16 characters", i+1))
 		}
@@ -566,6 +596,8 @@ func (c *Config) validateTwilio(bad func(key, msg string) error) error {
 	}
 	return nil
 }
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 var hhmm = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/channels/outbox"
@@ -21,6 +22,7 @@ import (
 	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
+	"github.com/npsgate/npsgate/throttle"
 )
 
 const apiKey = "test-key-0123456789abcdef"
@@ -37,10 +39,14 @@ const twilioToken = "twilio-auth-token-0123456789abcdef"
 func newHarness(t *testing.T, tweak ...func(*httpapi.Config)) *harness {
 	t.Helper()
 	st := testenv.Store(t)
-	ropt, err := asynq.ParseRedisURI(testenv.RedisURL(t, testenv.RedisDBHTTPAPI))
+	redisURL := testenv.RedisURL(t, testenv.RedisDBHTTPAPI)
+	ropt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ropt2, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(ropt2)
+	t.Cleanup(func() { rdb.Close() })
 	client := dispatcher.NewClient(ropt, 3)
 	t.Cleanup(func() { client.Close() })
 	reg := channels.NewRegistry()
@@ -60,6 +66,7 @@ func newHarness(t *testing.T, tweak ...func(*httpapi.Config)) *harness {
 		APIKeys:         []string{apiKey, "second-key-0123456789"},
 		TwilioAuthToken: twilioToken,
 		SMSHelpText:     "Acme surveys. Reply STOP to opt out.",
+		Gate:            &dispatcher.Gate{Limiter: throttle.New(rdb), Transactional: 30 * 24 * time.Hour},
 		Now:             func() time.Time { return h.now },
 	}
 	for _, f := range tweak {

@@ -7,6 +7,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
@@ -54,6 +58,9 @@ type Config struct {
 	// PhoneRegion reads numbers saved without +country ("US"); empty
 	// requires +country.
 	PhoneRegion string
+	// TriggerSecret (whsec_…), when set, requires every trigger to be
+	// signed by the Standard Webhooks scheme.
+	TriggerSecret string
 	// Gate, when set, is told of answers (the contact's rest after an
 	// answer) and shows when a contact may next be surveyed; its limiter
 	// also bounds inbound abuse.
@@ -77,9 +84,11 @@ type Config struct {
 type API struct {
 	cfg     Config
 	log     *slog.Logger
-	keys    [][32]byte
+	keys    []apiKey
 	pages   *pages
 	metrics *metrics
+	// triggerSigner verifies signed triggers when a secret is configured.
+	triggerSigner *standardwebhooks.Webhook
 }
 
 // New builds the router.
@@ -122,8 +131,22 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "http"), pages: pg, metrics: newMetrics(cfg.Registry)}
-	for _, k := range cfg.APIKeys {
-		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+	if cfg.TriggerSecret != "" {
+		if cfg.Gate == nil {
+			return nil, errors.New("signed triggers need the gate's Redis to refuse replayed ids")
+		}
+		w, err := standardwebhooks.NewWebhook(cfg.TriggerSecret)
+		if err != nil {
+			return nil, fmt.Errorf("trigger secret: %w", err)
+		}
+		a.triggerSigner = w
+	}
+	for i, k := range cfg.APIKeys {
+		key, err := parseAPIKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("api key %d: %w", i+1, err)
+		}
+		a.keys = append(a.keys, key)
 	}
 	return a.routes(), nil
 }
@@ -199,9 +222,39 @@ func (a *API) routes() *gin.Engine {
 	return r
 }
 
+// apiKey is a configured key: its SHA-256 digest (the key itself need not
+// be in the configuration at all) and its scope.
+type apiKey struct {
+	sum [32]byte
+	// scope is "" (everything) or "triggers" (POST /v1/triggers only: for
+	// the CRM that fires surveys and should read nothing).
+	scope string
+}
+
+// parseAPIKey reads "KEY", "sha256:HEX", or either behind "triggers=".
+func parseAPIKey(s string) (apiKey, error) {
+	var k apiKey
+	if rest, ok := strings.CutPrefix(s, "triggers="); ok {
+		k.scope, s = "triggers", rest
+	}
+	if h, ok := strings.CutPrefix(s, "sha256:"); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return k, errors.New("sha256: must be followed by 64 hex digits")
+		}
+		copy(k.sum[:], b)
+		return k, nil
+	}
+	if len(s) < 16 {
+		return k, errors.New("shorter than 16 characters")
+	}
+	k.sum = sha256.Sum256([]byte(s))
+	return k, nil
+}
+
 // authenticate accepts a configured key. Keys are compared as SHA-256
 // digests in constant time, so neither their content nor their length leaks
-// through timing.
+// through timing; every key is compared, whichever matches.
 func (a *API) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
@@ -211,13 +264,19 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	sum := sha256.Sum256([]byte(token))
-	match := 0
+	match, scope := 0, ""
 	for _, k := range a.keys {
-		match |= subtle.ConstantTimeCompare(sum[:], k[:])
+		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
+			match, scope = 1, k.scope
+		}
 	}
 	if match != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="npsgate", error="invalid_token"`)
 		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "invalid API key"})
+		return
+	}
+	if scope == "triggers" && !(c.Request.Method == http.MethodPost && c.FullPath() == "/v1/triggers") {
+		a.fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "this API key may only create triggers"})
 		return
 	}
 	c.Next()

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -45,6 +47,12 @@ const maxDelay = 366 * 24 * time.Hour
 // The contact upsert and the delivery row are written in one transaction,
 // then the task is enqueued with the delivery ID as its task ID.
 func (a *API) createTrigger(c *gin.Context) {
+	if a.triggerSigner != nil {
+		if err := a.verifyTrigger(c); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
 	var in triggerJSON
 	if err := decode(c, &in); err != nil {
 		a.fail(c, err)
@@ -278,4 +286,25 @@ func pickChannel(explicit string, sv *store.Survey, c *store.Contact) (string, s
 	}
 	_, field := addressFor(sv.Channels[0], c)
 	return "", "", badField(field, "contact %q has no address on any of the survey's channels %v", c.ExternalID, sv.Channels)
+}
+
+// verifyTrigger checks a signed trigger (Standard Webhooks: webhook-id,
+// webhook-timestamp within 5 minutes, webhook-signature over the body) and
+// refuses a webhook-id seen before: a captured request cannot be replayed.
+// The body is put back for decoding.
+func (a *API) verifyTrigger(c *gin.Context) error {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	if err := a.triggerSigner.Verify(body, c.Request.Header); err != nil {
+		return &apiError{Status: http.StatusUnauthorized, Code: "bad_signature",
+			Message: "webhook-signature, webhook-timestamp (within 5 minutes) and webhook-id must sign the body with the trigger secret"}
+	}
+	id := c.GetHeader("webhook-id")
+	if ok, _ := a.allow(c.Request.Context(), "trigger-id:"+id, 1, 10*time.Minute); !ok {
+		return &apiError{Status: http.StatusConflict, Code: "replayed", Field: "webhook-id", Message: "this webhook-id was used already"}
+	}
+	return nil
 }
