@@ -62,6 +62,8 @@ func start(t *testing.T, env map[string]string, smtpOpts ...smtptest.Option) *ru
 		"NPSGATE_SMTP_FROM":     "Acme NPS <nps@acme.example>",
 		"NPSGATE_SMTP_STARTTLS": "none",
 		"NPSGATE_API_KEYS":      apiKey,
+		// The fake providers and webhook receivers listen on loopback.
+		"NPSGATE_SECURITY_ALLOW_PRIVATE_TARGETS": "true",
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -467,5 +469,26 @@ func TestClosedLoop(t *testing.T) {
 	_, alerts := r.api("GET", "/v1/alerts", nil)
 	if list := alerts["alerts"].([]any); len(list) != 1 || list[0].(map[string]any)["sends"] != 2.0 {
 		t.Fatalf("alerts: %v", alerts)
+	}
+}
+
+// TestNoSSRF: with the default guard, a chat robot or webhook URL that
+// points into the gateway's own network is refused, never called.
+func TestNoSSRF(t *testing.T) {
+	called := make(chan struct{}, 10)
+	inside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called <- struct{}{} }))
+	defer inside.Close()
+	r := start(t, map[string]string{"NPSGATE_SECURITY_ALLOW_PRIVATE_TARGETS": "false"})
+	r.api("POST", "/v1/surveys", map[string]any{"key": "s", "product_name": "Acme", "channels": []string{"slack"}})
+	_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "s",
+		"contact": map[string]any{"external_id": "x", "attributes": map[string]string{"slack_webhook": inside.URL + "/services/T1/B1/x"}}})
+	d := r.waitStatus(tr["delivery_id"].(string), "failed")
+	if reason, _ := d["reason"].(string); !strings.Contains(reason, "not allowed") {
+		t.Fatalf("reason %q", reason)
+	}
+	select {
+	case <-called:
+		t.Fatal("the internal address was called")
+	default:
 	}
 }

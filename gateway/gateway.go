@@ -37,6 +37,7 @@ import (
 	"github.com/npsgate/npsgate/config"
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/httpapi"
+	"github.com/npsgate/npsgate/internal/netguard"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
 	"github.com/npsgate/npsgate/throttle"
@@ -153,7 +154,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			Logger:          log,
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client,
 			Gate: gate, Logger: log},
-			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log},
+			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log,
+				Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
 				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)},
 			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Logger: log})
@@ -268,29 +270,31 @@ func buildGate(cfg *config.Config, rdb redis.UniversalClient, reg *prometheus.Re
 // robot's webhook URL, so they need no configuration of their own.
 func chatChannels(cfg *config.Config, log *slog.Logger) ([]channels.Channel, error) {
 	var out []channels.Channel
-	sl, err := slack.New(slack.Config{Logger: log})
+	// Robot URLs come from users: keep them off the internal network.
+	tr := netguard.Transport(cfg.Security.AllowPrivateTargets)
+	sl, err := slack.New(slack.Config{Logger: log, Transport: tr})
 	if err != nil {
 		return nil, err
 	}
-	tm, err := teams.New(teams.Config{Logger: log})
+	tm, err := teams.New(teams.Config{Logger: log, Transport: tr})
 	if err != nil {
 		return nil, err
 	}
-	dt, err := dingtalk.New(dingtalk.Config{Logger: log})
+	dt, err := dingtalk.New(dingtalk.Config{Logger: log, Transport: tr})
 	if err != nil {
 		return nil, err
 	}
-	fs, err := feishu.New(feishu.Config{Logger: log})
+	fs, err := feishu.New(feishu.Config{Logger: log, Transport: tr})
 	if err != nil {
 		return nil, err
 	}
-	wc, err := wecom.New(wecom.Config{Logger: log})
+	wc, err := wecom.New(wecom.Config{Logger: log, Transport: tr})
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, sl, tm, dt, fs, wc)
 	if cfg.Chat.WebhookSecret != "" {
-		wh, err := webhook.New(webhook.Config{Secret: cfg.Chat.WebhookSecret, Logger: log})
+		wh, err := webhook.New(webhook.Config{Secret: cfg.Chat.WebhookSecret, Logger: log, Transport: tr})
 		if err != nil {
 			return nil, &config.Error{Key: "chat.webhook_secret", Env: "NPSGATE_CHAT_WEBHOOK_SECRET", Msg: err.Error()}
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/internal/netguard"
 )
 
 const (
@@ -237,13 +238,18 @@ func (c *Client) noAnswer(ctx, callCtx context.Context, u *url.URL, err error) e
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: posting to %s: %w", c.name, redactURL(u), ctx.Err())
 	}
+	// A destination the network guard refuses will be refused again.
+	kind := channels.Retryable
+	if errors.Is(err, netguard.ErrForbidden) {
+		kind = channels.Permanent
+	}
 	// A *url.Error repeats the whole URL; keep only what went wrong.
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	err = errors.New(scrub(err.Error(), u))
-	ce := &channels.Error{Channel: c.name, Kind: channels.Retryable, Err: err}
+	ce := &channels.Error{Channel: c.name, Kind: kind, Err: err}
 	if callCtx.Err() != nil {
 		ce.Message = fmt.Sprintf("no answer from %s within %s", redactURL(u), c.timeout)
 	} else {
