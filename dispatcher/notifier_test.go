@@ -105,7 +105,9 @@ func TestDetractorRaisesOneAlertAndFollowUps(t *testing.T) {
 }
 
 func TestRateLimitedAlertsAreMerged(t *testing.T) {
-	limited := &channels.Error{Channel: "email", Kind: channels.RateLimited, RetryAfter: 300 * time.Millisecond, Message: "send too fast"}
+	// The robot stays blocked long enough for all three alerts to find it
+	// so, even on a loaded machine.
+	limited := &channels.Error{Channel: "email", Kind: channels.RateLimited, RetryAfter: 2 * time.Second, Message: "send too fast"}
 	e := newEnv(t, limited, limited, limited)
 	e.withAlertTarget()
 	n := e.notifier()
@@ -120,7 +122,7 @@ func TestRateLimitedAlertsAreMerged(t *testing.T) {
 	}
 	e.worker(n)
 	msgs := e.waitSent(1)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	msgs = e.waitSent(1)
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "3 alerts while this channel was rate-limited") {
 		t.Fatalf("want one summary, got %d: %+v", len(msgs), msgs)

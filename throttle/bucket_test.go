@@ -118,31 +118,3 @@ func TestTakeCostExceedsBurst(t *testing.T) {
 		t.Fatalf("err %v, want ErrCostExceedsBurst", err)
 	}
 }
-
-// TestTakeRealTime paces 20 takes at 50/s, burst 1, on the real clock by
-// sleeping the waits Take returns: the first is at once and the other 19 come
-// 20ms apart, 0.38s in all. The bounds are wide (±50% of 0.4s): this checks
-// the pacing, not the machine's speed.
-func TestTakeRealTime(t *testing.T) {
-	e := setup(t)
-	lim := throttle.New(e.rdb) // the real clock
-	ctx := context.Background()
-	began := time.Now()
-	for taken := 0; taken < 20; {
-		wait, err := lim.Take(ctx, "chat:robot", 50, 1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wait == 0 {
-			taken++
-			continue
-		}
-		if wait > 20*time.Millisecond {
-			t.Fatalf("wait %v, more than one token's time", wait)
-		}
-		time.Sleep(wait)
-	}
-	if took := time.Since(began); took < 200*time.Millisecond || took > 600*time.Millisecond {
-		t.Fatalf("20 takes at 50/s took %v, want about 0.4s", took)
-	}
-}
