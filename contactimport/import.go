@@ -32,8 +32,9 @@
 // re-imports as changed).
 //
 // A row that fails validation is counted as failed and reported as a
-// store.ImportError (1-based data row, the header not counted; the column;
-// the reason), and the rest of the file goes on. A file that is not CSV,
+// store.ImportError (1-based data row, the header not counted; the column,
+// or "" when the row has the wrong number of cells; the reason), and the
+// rest of the file goes on. ValidateContact is the check, the API's own. A file that is not CSV,
 // has no header or no external_id column, a row larger than MaxRowBytes, or
 // more than Options.MaxRows rows, fails the import: the rows before the
 // fault are written, none after it.
@@ -94,10 +95,11 @@ type Options struct {
 	MaxRows int
 	// Logger receives a line when an import starts and ends; nil discards.
 	Logger *slog.Logger
-	// Progress, when set, is called from Run's goroutine after each batch
-	// is committed, with the import as committed so far, and once more with
-	// the finished import that Run returns. Each call gets a copy of its
-	// own; a slow Progress slows the import.
+	// Progress, when set, is called after each batch is committed, with
+	// the import as committed so far, and once more with the finished
+	// import that Run returns. Calls come one at a time, in order, but not
+	// all from the goroutine of Run. Each gets a copy of its own (the last
+	// is the one Run returns); a slow Progress slows the import.
 	Progress func(*store.Import)
 }
 
@@ -131,7 +133,11 @@ const finishTimeout = 10 * time.Second
 // completed (with or without failed rows), and with the error that failed
 // it otherwise: one wrapping ErrInvalidFile for a bad file, the store's or
 // the context's otherwise. When the record cannot even be created, the
-// import is nil. Run holds at most one batch of rows in memory.
+// import is nil.
+//
+// Run reads and validates the next batch while the last one is written, so
+// it holds at most three batches of rows in memory whatever the size of
+// the file.
 func Run(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*store.Import, error) {
 	opts = opts.withDefaults()
 	rec := &store.Import{ID: opts.ImportID, Filename: opts.Filename}
@@ -141,11 +147,10 @@ func Run(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*stor
 	log := opts.Logger.With("import", rec.ID, "filename", opts.Filename)
 	log.InfoContext(ctx, "contact import started")
 	im := &importer{
-		st:    st,
-		opts:  opts,
-		rec:   rec,
-		v:     validator{phoneRegion: opts.PhoneRegion, zones: map[string]bool{}},
-		batch: make([]*store.Contact, 0, opts.BatchSize),
+		st:   st,
+		opts: opts,
+		rec:  rec,
+		v:    validator{phoneRegion: opts.PhoneRegion, zones: map[string]bool{}},
 	}
 	start := time.Now()
 	runErr := im.run(ctx, r)
@@ -200,22 +205,83 @@ func failMessage(err error, rows int) string {
 	return fmt.Sprintf("%v; %s", err, how)
 }
 
-// importer is the state of one Run.
+// importer is the state of one Run. Two goroutines share the work: Run's
+// reads and validates rows into batches, and a writer writes each batch
+// while the next is read. The writer is alone in writing rec and kept
+// until it ends.
 type importer struct {
 	st   *store.Store
 	opts Options
 	rec  *store.Import // ID, Filename, StartedAt; counts as committed
-	v    validator
 
-	batch   []*store.Contact    // valid rows not yet written
-	pending []store.ImportError // errors not yet written
-	sent    int                 // errors handed to the store (at most MaxImportErrors+1)
-	kept    []store.ImportError // the first MaxImportErrors committed, for snapshots
-	// rows and failed count every row read; rec has the committed ones.
+	// The reader's.
+	v            validator
+	cur          *batch
+	rows, failed int // every row read, every row refused
+	sent         int // errors handed to the writer (at most MaxImportErrors+1)
+
+	// The writer's.
+	kept []store.ImportError // the first MaxImportErrors committed, for snapshots
+}
+
+// batch is the rows read since the previous batch: the valid ones, the
+// errors of the others, and the totals of the import up to its end.
+type batch struct {
+	contacts     []*store.Contact
+	errs         []store.ImportError
 	rows, failed int
 }
 
+// run reads r and writes its rows. A batch is written only after all
+// those before it, so whatever stops the import, the rows written are the
+// first ones of the file.
 func (im *importer) run(ctx context.Context, r io.Reader) error {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// One batch queued while one is written and one read: three in memory
+	// at most.
+	todo := make(chan *batch, 1)
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for b := range todo {
+			if werr == nil {
+				if werr = im.write(ctx, b); werr != nil {
+					stop()
+				}
+			}
+		}
+	}()
+	rerr := im.read(rctx, r, todo)
+	close(todo)
+	<-written
+	if rerr == nil && werr == nil {
+		// The reader stopped early only if ctx was canceled.
+		return ctx.Err()
+	}
+	return errors.Join(rerr, werr)
+}
+
+// read reads rows into batches and hands them to todo. It returns the
+// file's fault, if any, after handing over the rows before it, and nil,
+// leaving rows unsent, when ctx is done.
+func (im *importer) read(ctx context.Context, r io.Reader, todo chan<- *batch) error {
+	send := func() bool {
+		b := im.cur
+		if b == nil {
+			return true
+		}
+		im.cur = nil
+		b.rows, b.failed = im.rows, im.failed
+		select {
+		case todo <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+
 	br := bufio.NewReaderSize(r, 64<<10)
 	if err := skipBOM(br); err != nil {
 		return err
@@ -255,14 +321,18 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 		}
 		if err != nil {
 			// What was read before the fault is written, and nothing after.
-			return errors.Join(err, im.flush(ctx))
+			send()
+			return err
+		}
+		if im.cur == nil {
+			im.cur = &batch{contacts: make([]*store.Contact, 0, im.opts.BatchSize)}
 		}
 		im.rows++
 		c, field, reason := cols.contact(record)
 		if c != nil {
 			var ok bool
 			if field, reason, ok = im.v.validate(c); ok {
-				im.batch = append(im.batch, c)
+				im.cur.contacts = append(im.cur.contacts, c)
 			} else {
 				c = nil
 				if a, ok := strings.CutPrefix(field, "attributes."); ok {
@@ -271,61 +341,51 @@ func (im *importer) run(ctx context.Context, r io.Reader) error {
 			}
 		}
 		if c == nil {
-			im.fail(store.ImportError{Row: im.rows, Field: field, Reason: reason})
-		}
-		if im.rows-im.rec.Rows >= im.opts.BatchSize {
-			if err := im.flush(ctx); err != nil {
-				return err
+			im.failed++
+			// One past the cap, so that the store sets ErrorsTruncated.
+			if im.sent <= store.MaxImportErrors {
+				im.cur.errs = append(im.cur.errs, store.ImportError{Row: im.rows, Field: field, Reason: reason})
+				im.sent++
 			}
 		}
+		if im.rows%im.opts.BatchSize == 0 && !send() {
+			return nil
+		}
 	}
-	return im.flush(ctx)
+	send()
+	return nil
 }
 
-func (im *importer) fail(e store.ImportError) {
-	im.failed++
-	// One past the cap, so that the store sets ErrorsTruncated.
-	if im.sent <= store.MaxImportErrors {
-		im.pending = append(im.pending, e)
-		im.sent++
-	}
-}
-
-// flush writes the batch and the progress in one transaction and tells
+// write writes a batch and the progress in one transaction and tells
 // Progress.
-func (im *importer) flush(ctx context.Context) error {
-	if im.rows == im.rec.Rows {
-		return nil
-	}
+func (im *importer) write(ctx context.Context, b *batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	valid := len(im.batch)
+	valid := len(b.contacts)
 	var changed int
 	err := im.st.InTx(ctx, func(tx *store.Store) error {
-		n, err := tx.UpsertContacts(ctx, im.batch)
+		n, err := tx.UpsertContacts(ctx, b.contacts)
 		if err != nil {
 			return err
 		}
 		changed = n
-		return tx.UpdateImportProgress(ctx, im.rec.ID, im.rows, im.rec.Imported+n,
-			im.rec.Unchanged+valid-n, im.failed, im.pending)
+		return tx.UpdateImportProgress(ctx, im.rec.ID, b.rows, im.rec.Imported+n,
+			im.rec.Unchanged+valid-n, b.failed, b.errs)
 	})
 	if err != nil {
 		return err
 	}
-	im.rec.Rows, im.rec.Failed = im.rows, im.failed
+	im.rec.Rows, im.rec.Failed = b.rows, b.failed
 	im.rec.Imported += changed
 	im.rec.Unchanged += valid - changed
-	for _, e := range im.pending {
+	for _, e := range b.errs {
 		if len(im.kept) < store.MaxImportErrors {
 			im.kept = append(im.kept, e)
 		} else {
 			im.rec.ErrorsTruncated = true
 		}
 	}
-	clear(im.batch)
-	im.batch, im.pending = im.batch[:0], im.pending[:0]
 	if im.opts.Progress != nil {
 		im.opts.Progress(im.snapshot())
 	}

@@ -38,13 +38,21 @@ func generate(tb testing.TB, n int) io.Reader {
 	return pr
 }
 
+// memoryTestRows is the size of TestMemoryFlat's file, and
+// memoryTestLiveOnly makes it measure the heap only after a collection at
+// the end of each batch, rather than every 5ms as well (see race_test.go).
+var (
+	memoryTestRows     = 200_000
+	memoryTestLiveOnly = false
+)
+
 // TestMemoryFlat imports 200,000 rows and checks that the Go heap in use
 // does not grow with the file.
 func TestMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports 200,000 rows")
 	}
-	const rows = 200_000
+	rows := memoryTestRows
 	const limit = 50 << 20
 	st := testenv.SQLiteStore(t)
 	src := generate(t, rows)
@@ -52,6 +60,9 @@ func TestMemoryFlat(t *testing.T) {
 	var mu sync.Mutex
 	var peak uint64
 	sample := func() {
+		if memoryTestLiveOnly {
+			runtime.GC()
+		}
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		mu.Lock()
@@ -64,6 +75,9 @@ func TestMemoryFlat(t *testing.T) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		if memoryTestLiveOnly {
+			return
+		}
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -94,9 +108,9 @@ func TestMemoryFlat(t *testing.T) {
 
 	growth := int64(peak) - int64(before.HeapInuse)
 	t.Logf("%d rows in %v (%.0f rows/s); heap in use %.1f MB before, peak %.1f MB (+%.1f MB); allocated %.0f bytes per row",
-		rows, elapsed.Round(time.Millisecond), rows/elapsed.Seconds(),
+		rows, elapsed.Round(time.Millisecond), float64(rows)/elapsed.Seconds(),
 		mb(before.HeapInuse), mb(peak), float64(growth)/(1<<20),
-		float64(after.TotalAlloc-before.TotalAlloc)/rows)
+		float64(after.TotalAlloc-before.TotalAlloc)/float64(rows))
 	if growth > limit {
 		t.Errorf("heap in use grew by %.1f MB importing %d rows, want under %d MB", float64(growth)/(1<<20), rows, limit>>20)
 	}

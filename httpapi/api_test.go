@@ -424,3 +424,42 @@ func TestAlertRulesAndWebhooksAPI(t *testing.T) {
 		t.Fatalf("replay unknown: %d", d.status)
 	}
 }
+
+func TestEraseAndExportContact(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	tr := h.do("POST", "/v1/triggers", trigger(map[string]any{"delay": nil}))
+	id := tr.body["delivery_id"].(string)
+	d, _ := h.store.GetDelivery(context.Background(), id)
+	if a := h.form("/r/"+d.Token, url.Values{"score": {"4"}, "comment": {"Call me at +1 415 555 0100"}}); a.status != 200 {
+		t.Fatalf("answer: %d", a.status)
+	}
+	ex := h.do("GET", "/v1/contacts/admin-42/export", nil)
+	if ex.status != 200 || len(ex.body["responses"].([]any)) != 1 || len(ex.body["deliveries"].([]any)) != 1 ||
+		ex.body["contact"].(map[string]any)["email"] != "ada@example.com" {
+		t.Fatalf("export: %d %s", ex.status, ex.raw)
+	}
+	if a := h.do("DELETE", "/v1/contacts/admin-42", nil); a.status != 204 {
+		t.Fatalf("erase: %d %s", a.status, a.raw)
+	}
+	if a := h.do("GET", "/v1/contacts/admin-42", nil); a.status != 404 {
+		t.Fatalf("after erase: %d", a.status)
+	}
+	// The score stays, anonymous; the comment and the address are gone.
+	res := h.do("GET", "/v1/results?survey=onboarding", nil)
+	if res.body["responses"] != 1.0 {
+		t.Fatalf("results after erase: %s", res.raw)
+	}
+	list := h.do("GET", "/v1/responses?survey=onboarding", nil)
+	r := list.body["responses"].([]any)[0].(map[string]any)
+	if r["comment"] != "" || !strings.HasPrefix(r["contact_id"].(string), "erased-") {
+		t.Fatalf("response after erase: %v", r)
+	}
+	d, _ = h.store.GetDelivery(context.Background(), id)
+	if d.Address != "" || d.ContactID == "admin-42" {
+		t.Fatalf("delivery after erase: %+v", d)
+	}
+	if a := h.do("DELETE", "/v1/contacts/admin-42", nil); a.status != 404 {
+		t.Fatalf("second erase: %d", a.status)
+	}
+}

@@ -150,3 +150,61 @@ func (a *API) getContact(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, out)
 }
+
+// deleteContact erases a contact's personal data (GDPR art. 17): the
+// contact, its addresses on deliveries, its comments and messages; its
+// scores stay, anonymous, in the results. Opt-outs of its addresses stay
+// too, so an erased person is not surveyed again if re-imported.
+func (a *API) deleteContact(c *gin.Context) {
+	if err := a.cfg.Store.EraseContact(c.Request.Context(), c.Param("id")); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = notFound("contact")
+		}
+		a.fail(c, err)
+		return
+	}
+	a.log.Info("contact erased")
+	c.Status(http.StatusNoContent)
+}
+
+// exportContact returns everything held about a contact (GDPR art. 15).
+func (a *API) exportContact(c *gin.Context) {
+	data, err := a.cfg.Store.ExportContact(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = notFound("contact")
+		}
+		a.fail(c, err)
+		return
+	}
+	type delivery struct {
+		ID, Survey, Channel, Address, Status, Reason string
+		Metadata                                     map[string]string
+		CreatedAt                                    time.Time
+		SentAt                                       *time.Time
+	}
+	type inbound struct {
+		Channel, Body string
+		At            time.Time
+	}
+	out := gin.H{"contact": contactToJSON(data.Contact)}
+	ds := []delivery{}
+	for _, d := range data.Deliveries {
+		ds = append(ds, delivery{ID: d.ID, Survey: d.SurveyKey, Channel: d.Channel, Address: d.Address, Status: string(d.Status),
+			Reason: d.Reason, Metadata: d.Metadata, CreatedAt: d.CreatedAt, SentAt: d.SentAt})
+	}
+	rs := []responseJSON{}
+	for _, r := range data.Responses {
+		rs = append(rs, responseToJSON(r))
+	}
+	sps := []suppressionJSON{}
+	for _, sp := range data.Suppressions {
+		sps = append(sps, suppressionJSON{Channel: sp.Channel, Address: sp.Address, Reason: sp.Reason})
+	}
+	in := []inbound{}
+	for _, m := range data.Inbound {
+		in = append(in, inbound{Channel: m.Channel, Body: m.Body, At: m.CreatedAt})
+	}
+	out["deliveries"], out["responses"], out["suppressions"], out["inbound_messages"] = ds, rs, sps, in
+	c.JSON(http.StatusOK, out)
+}

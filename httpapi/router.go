@@ -191,6 +191,8 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/imports/:id", a.getImport)
 	v1.PUT("/contacts/:id", a.putContact)
 	v1.GET("/contacts/:id", a.getContact)
+	v1.DELETE("/contacts/:id", a.deleteContact)
+	v1.GET("/contacts/:id/export", a.exportContact)
 	v1.POST("/triggers", a.createTrigger)
 	v1.GET("/deliveries/:id", a.getDelivery)
 	v1.GET("/outbox", a.listOutbox)

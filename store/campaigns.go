@@ -293,15 +293,13 @@ func (s *Store) RunCaps(ctx context.Context, runID string, accounts []string) (m
 // insertDeliveries writes many deliveries with one statement per chunk and
 // their first events, skipping IDs that exist.
 func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delivery, error) {
-	const chunk = 200 // 27 columns each: under SQLite's variable limit
+	const cols = 27
+	chunk := s.bulkChunk(cols)
 	var inserted []*Delivery
 	now := s.now()
 	for start := 0; start < len(ds); start += chunk {
-		part := ds[min(start, len(ds)):min(start+chunk, len(ds))]
-		var (
-			a    args
-			vals []string
-		)
+		part := ds[start:min(start+chunk, len(ds))]
+		v := s.newBulkValues(`INSERT INTO deliveries (`+deliveryColumns+`) VALUES `, len(part), cols)
 		byID := make(map[string]*Delivery, len(part))
 		for _, d := range part {
 			if d.Status == "" {
@@ -319,16 +317,12 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 			if !d.ExpiresAt.IsZero() {
 				exp = s.ts(d.ExpiresAt)
 			}
-			ph := []string{a.add(d.ID), a.add(d.SurveyKey), a.add(d.ContactID), a.add(d.Channel), a.add(d.Address),
-				a.add(d.Locale), a.add(d.Token), a.add(string(d.Status)), a.add(d.Reason), a.add(""), a.add(nil),
-				a.add(""), a.add(d.Source), a.add(meta), a.add(s.ts(d.SendAt)), a.add(0), a.add(exp),
-				a.add(s.ts(now)), a.add(s.ts(now)), a.add(nil), a.add(nil), a.add(nil), a.add(d.CampaignID), a.add(d.RunID),
-				a.add(d.ThrottleDays), a.add(d.ReminderOf), a.add(d.ReminderN)}
-			vals = append(vals, "("+strings.Join(ph, ", ")+")")
+			v.row(d.ID, d.SurveyKey, d.ContactID, d.Channel, d.Address, d.Locale, d.Token, string(d.Status), d.Reason,
+				"", nil, "", d.Source, meta, s.ts(d.SendAt), 0, exp, s.ts(now), s.ts(now), nil, nil, nil,
+				d.CampaignID, d.RunID, d.ThrottleDays, d.ReminderOf, d.ReminderN)
 			byID[d.ID] = d
 		}
-		rows, err := s.q.QueryContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES `+strings.Join(vals, ", ")+
-			` ON CONFLICT (id) DO NOTHING RETURNING id`, a...)
+		rows, err := s.q.QueryContext(ctx, v.sql(` ON CONFLICT (id) DO NOTHING RETURNING id`), v.args...)
 		if err != nil {
 			return nil, err
 		}
@@ -348,15 +342,13 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 		if len(ids) == 0 {
 			continue
 		}
-		var ea args
-		evals := make([]string, 0, len(ids))
+		ev := s.newBulkValues(`INSERT INTO delivery_events (delivery_id, status, reason, at) VALUES `, len(ids), 4)
 		for _, id := range ids {
 			d := byID[id]
 			inserted = append(inserted, d)
-			evals = append(evals, "("+ea.add(id)+", "+ea.add(string(d.Status))+", "+ea.add(d.Reason)+", "+ea.add(s.ts(now))+")")
+			ev.row(id, string(d.Status), d.Reason, s.ts(now))
 		}
-		if _, err := s.q.ExecContext(ctx, `INSERT INTO delivery_events (delivery_id, status, reason, at) VALUES `+
-			strings.Join(evals, ", "), ea...); err != nil {
+		if _, err := s.q.ExecContext(ctx, ev.sql(""), ev.args...); err != nil {
 			return nil, err
 		}
 	}
