@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ const (
 // operator would: through NPSGATE_* variables.
 type running struct {
 	t    *testing.T
+	logs *logs
 	base string // where the HTTP server really listens
 	smtp *smtptest.Server
 	stop func() error
@@ -73,10 +75,14 @@ func start(t *testing.T, env map[string]string, smtpOpts ...smtptest.Option) *ru
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Every run logs at debug level into logs, so a test can read what
+	// the gateway said (and TestSecretsNeverLogged can scan it).
+	kept := &logs{}
+	var out io.Writer = kept
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		out = io.MultiWriter(kept, testWriter{t})
 	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := gateway.New(ctx, cfg, gateway.RoleAll, log)
 	if err != nil {
 		cancel()
@@ -88,7 +94,7 @@ func start(t *testing.T, env map[string]string, smtpOpts ...smtptest.Option) *ru
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	r := &running{t: t, base: "http://" + addr, smtp: sink}
+	r := &running{t: t, base: "http://" + addr, smtp: sink, logs: kept}
 	var once bool
 	r.stop = func() error {
 		if once {
@@ -105,6 +111,24 @@ func start(t *testing.T, env map[string]string, smtpOpts ...smtptest.Option) *ru
 	}
 	t.Cleanup(func() { _ = r.stop() })
 	return r
+}
+
+// logs keeps what the gateway logged.
+type logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type testWriter struct{ t *testing.T }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/npsgate/npsgate/internal/chattest"
+	"github.com/npsgate/npsgate/internal/smtptest"
 	"github.com/npsgate/npsgate/internal/twiliotest"
 	"github.com/npsgate/npsgate/templates"
 )
@@ -126,5 +127,53 @@ func TestNPSBySlack(t *testing.T) {
 	buttons := req.Message.Buttons()
 	if len(buttons) != 11 || !strings.HasPrefix(buttons[9].URL, publicURL+"/r/") || !strings.HasSuffix(buttons[9].URL, "?score=9") {
 		t.Fatalf("buttons: %+v", buttons)
+	}
+}
+
+// TestSecretsNeverLogged runs email (with SMTP AUTH), SMS, a signed
+// webhook, and bad requests, then scans everything the gateway logged at
+// debug level for each secret it was given.
+func TestSecretsNeverLogged(t *testing.T) {
+	const (
+		smtpPass = "smtp-pass-Zq8w3"
+		whSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	)
+	tw := twiliotest.Start(t)
+	sink := smtptest.Start(t, smtptest.WithAuth("mailer", smtpPass))
+	r := start(t, map[string]string{
+		"NPSGATE_SMTP_URL":           "smtp://mailer:" + smtpPass + "@" + sink.Addr(),
+		"NPSGATE_TWILIO_ACCOUNT_SID": twiliotest.DefaultAccountSID,
+		"NPSGATE_TWILIO_AUTH_TOKEN":  twiliotest.DefaultAuthToken,
+		"NPSGATE_TWILIO_FROM":        "+14155550199",
+		"NPSGATE_TWILIO_API_URL":     tw.URL(),
+	})
+	r.smtp = sink
+	r.api("POST", "/v1/surveys", map[string]any{"key": "s", "product_name": "Acme", "channels": []string{"email", "sms"}})
+	r.api("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:1/hook", "secret": whSecret, "events": []string{"*"}})
+	_, a := r.api("POST", "/v1/triggers", map[string]any{"survey": "s", "contact": map[string]any{"external_id": "e1", "email": "e1@customer.example"}})
+	_, b := r.api("POST", "/v1/triggers", map[string]any{"survey": "s", "channel": "sms", "contact": map[string]any{"external_id": "p1", "phone": "+14155550100"}})
+	r.waitStatus(a["delivery_id"].(string), "sent")
+	r.waitStatus(b["delivery_id"].(string), "sent")
+	r.sms("+14155550100", "3", "SM"+strings.Repeat("7", 32))
+	// Bad keys and a bad signature are logged as such, not echoed.
+	req, _ := http.NewRequest("GET", r.base+"/v1/surveys", nil)
+	req.Header.Set("Authorization", "Bearer wrong-key-but-long-enough")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	out := r.logs.String()
+	if !strings.Contains(out, "delivery sent") {
+		t.Fatalf("the logs are not being captured:\n%s", out)
+	}
+	for name, secret := range map[string]string{"api key": apiKey, "smtp password": smtpPass, "twilio token": twiliotest.DefaultAuthToken,
+		"webhook secret": whSecret, "wrong key": "wrong-key-but-long-enough"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the %s appears in the logs", name)
+		}
+	}
+	// Reply tokens are secrets too: no reply link in the logs.
+	if strings.Contains(out, "/r/") {
+		t.Errorf("a reply link appears in the logs")
 	}
 }
