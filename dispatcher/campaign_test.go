@@ -96,10 +96,10 @@ func TestCampaignFanOutWithAudienceAndCap(t *testing.T) {
 		t.Fatalf("planned %d, want %d", run.Planned, want)
 	}
 	e.waitSent(want)
-	counts, _, _ := e.st.CampaignCounts(context.Background(), c.ID)
-	if counts[store.StatusSent] != want {
-		t.Fatalf("counts %v", counts)
-	}
+	eventually(t, "every delivery recorded sent", func() bool {
+		counts, _, _ := e.st.CampaignCounts(context.Background(), c.ID)
+		return counts[store.StatusSent] == want
+	})
 	got, _ := e.st.GetCampaign(context.Background(), c.ID)
 	if got.Status != store.CampaignRunning || got.Runs != 1 || got.NextRunAt == nil || !got.NextRunAt.After(now) {
 		t.Fatalf("campaign after the run: %+v", got)

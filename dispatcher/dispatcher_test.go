@@ -327,3 +327,14 @@ func TestRenderedMessage(t *testing.T) {
 		t.Fatalf("message %+v", m)
 	}
 }
+
+// eventually waits for cond: a status is written just after the provider
+// call or the receiver's answer that a test observes first.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

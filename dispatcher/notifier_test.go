@@ -212,7 +212,11 @@ func TestWebhookEvents(t *testing.T) {
 	if len(other.got()) != 0 || other.calls.Load() != 0 {
 		t.Fatal("a subscription got an event it did not ask for")
 	}
-	events, _ := e.st.ListWebhookEvents(ctx, "w1", 10)
+	var events []*store.WebhookEvent
+	eventually(t, "the event recorded as succeeded", func() bool {
+		events, _ = e.st.ListWebhookEvents(ctx, "w1", 10)
+		return len(events) == 1 && events[0].Status == "succeeded"
+	})
 	atts, _ := e.st.WebhookAttempts(ctx, events[0].ID)
 	if events[0].Status != "succeeded" || len(atts) != 3 || atts[0].StatusCode != 500 || atts[2].StatusCode != 204 {
 		t.Fatalf("event %+v attempts %+v", events[0], atts)

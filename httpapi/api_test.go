@@ -28,7 +28,7 @@ import (
 const apiKey = "test-key-0123456789abcdef"
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	store *store.Store
 	now   time.Time
@@ -36,7 +36,7 @@ type harness struct {
 
 const twilioToken = "twilio-auth-token-0123456789abcdef"
 
-func newHarness(t *testing.T, tweak ...func(*httpapi.Config)) *harness {
+func newHarness(t testing.TB, tweak ...func(*httpapi.Config)) *harness {
 	t.Helper()
 	st := testenv.Store(t)
 	redisURL := testenv.RedisURL(t, testenv.RedisDBHTTPAPI)
