@@ -122,6 +122,14 @@ func (a *API) locked(rc *replyContext) bool {
 // replyPage shows the question. It never records anything: mail scanners
 // and link previews open every link in a message.
 func (a *API) replyPage(c *gin.Context) {
+	// Token guessing costs a look-up each: bounded per IP like answers.
+	if ok, retry := a.allow(c.Request.Context(), "reply-get-ip:"+c.ClientIP(), 4*a.cfg.ReplyPagePerMinute, time.Minute); !ok {
+		c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		u, lang := uiFor(c.GetHeader("Accept-Language"))
+		a.pages.render(c, http.StatusTooManyRequests, "message", messageView{Lang: lang, Title: u.NotFoundTitle,
+			Heading: "429", Body: "Too many requests; please try again in a minute."})
+		return
+	}
 	rc := a.loadReply(c)
 	if rc == nil {
 		return

@@ -94,3 +94,25 @@ func TestSignedTriggers(t *testing.T) {
 		t.Fatalf("stale: %d", a.status)
 	}
 }
+
+func TestReplyPageRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.ReplyPagePerMinute = 2 })
+	got429 := false
+	for i := 0; i < 12; i++ {
+		resp, err := http.Get(h.srv.URL + "/r/AAAAAAAAAAAAAAAAAAAAAA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			got429 = true
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			break
+		}
+	}
+	if !got429 {
+		t.Fatal("token guessing is not limited")
+	}
+}
