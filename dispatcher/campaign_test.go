@@ -128,7 +128,8 @@ func TestTwoSchedulersOneRun(t *testing.T) {
 	if len(runs) != 1 || runs[0].Planned != 11 {
 		t.Fatalf("runs: %+v", runs)
 	}
-	time.Sleep(200 * time.Millisecond)
+	e.waitSent(11)
+	time.Sleep(200 * time.Millisecond) // and no more
 	if _, sent := e.ch.count(); sent != 11 {
 		t.Fatalf("%d sent, want 11", sent)
 	}
