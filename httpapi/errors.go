@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,7 +57,16 @@ var errQueueUnavailable = errors.New("queue unavailable")
 // decode reads a JSON body strictly: unknown fields, trailing data, wrong
 // types and oversize bodies are errors that name what is wrong.
 func decode(c *gin.Context, v any) error {
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	// PostgreSQL stores no NUL in text; refuse it here, clearly, instead of
+	// failing at the database.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_text", Message: "text must not contain NUL (\\u0000) characters"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

@@ -123,8 +123,8 @@ func (a *API) inboundSMS(c *gin.Context) {
 		twiml(c, "")
 		return
 	}
-	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: sid, Channel: channel, From: from,
-		To: strings.TrimPrefix(params["To"], "whatsapp:"), Body: params["Body"]}
+	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: cleanText(sid), Channel: channel, From: cleanText(from),
+		To: cleanText(strings.TrimPrefix(params["To"], "whatsapp:")), Body: cleanText(params["Body"])}
 	ctx := c.Request.Context()
 	var out replyOutcome
 	err := a.cfg.Store.InTx(ctx, func(tx *store.Store) error {
@@ -299,6 +299,12 @@ func (a *API) openDelivery(ctx context.Context, tx *store.Store, from string, no
 		}
 	}
 	return nil, nil, nil
+}
+
+// cleanText makes what a customer sent storable: valid UTF-8, no NUL
+// (PostgreSQL refuses both in text).
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 func joinComment(old, add string) string {

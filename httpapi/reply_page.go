@@ -202,7 +202,7 @@ func (a *API) replyPost(c *gin.Context) {
 		r.Via = m
 	}
 	if _, ok := form["comment"]; ok {
-		comment := strings.TrimSpace(strings.ToValidUTF8(form.Get("comment"), "\uFFFD"))
+		comment := strings.TrimSpace(cleanText(form.Get("comment")))
 		if utf8.RuneCountInString(comment) > maxCommentRunes {
 			v := rc.view(score, comment, nil)
 			v.Error = rc.ui.TooLong
