@@ -119,8 +119,9 @@ func (a *API) locked(rc *replyContext) bool {
 	return rc.existing != nil && a.cfg.Now().After(rc.existing.CreatedAt.Add(a.cfg.EditWindow))
 }
 
-// replyPage shows the question. It never records anything: mail scanners
-// and link previews open every link in a message.
+// replyPage shows the question. It never records an answer: mail scanners
+// and link previews open every link in a message. It does note that the
+// page was opened, for the funnel (scanners inflate that count).
 func (a *API) replyPage(c *gin.Context) {
 	// Token guessing costs a look-up each: bounded per IP like answers.
 	if ok, retry := a.allow(c.Request.Context(), "reply-get-ip:"+c.ClientIP(), 4*a.cfg.ReplyPagePerMinute, time.Minute); !ok {
@@ -134,6 +135,7 @@ func (a *API) replyPage(c *gin.Context) {
 	if rc == nil {
 		return
 	}
+	a.recordOpened(c.Request.Context(), rc.d)
 	if a.locked(rc) {
 		a.pages.render(c, http.StatusOK, "message", messageView{Lang: rc.lang, Title: rc.ui.LockedTitle, Heading: rc.ui.LockedTitle, Body: rc.ui.LockedBody})
 		return

@@ -221,6 +221,8 @@ func (a *API) routes() *gin.Engine {
 	v1.DELETE("/webhooks/:id", a.deleteWebhook)
 	v1.GET("/webhooks/:id/deliveries", a.webhookDeliveries)
 	v1.POST("/webhooks/:id/deliveries/:event/replay", a.replayWebhook)
+	an := a.analyticsRoutes(v1)
+	r.Any("/dashboard/*path", an.dashboard())
 	return r
 }
 

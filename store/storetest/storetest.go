@@ -52,6 +52,12 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("UpsertContactsChunks", func(t *testing.T) { testUpsertContactsChunks(t, open(t)) })
 	t.Run("ContactsPage", func(t *testing.T) { testContactsPage(t, open(t)) })
 	t.Run("Imports", func(t *testing.T) { testImports(t, open(t)) })
+	t.Run("AnalyticsSegments", func(t *testing.T) { testAnalyticsSegments(t, open(t)) })
+	t.Run("AnalyticsBreakdown", func(t *testing.T) { testAnalyticsBreakdown(t, open(t)) })
+	t.Run("AnalyticsPeriods", func(t *testing.T) { testAnalyticsPeriods(t, open(t)) })
+	t.Run("AnalyticsFunnel", func(t *testing.T) { testAnalyticsFunnel(t, open(t)) })
+	t.Run("AnalyticsComments", func(t *testing.T) { testAnalyticsComments(t, open(t)) })
+	t.Run("AnalyticsExport", func(t *testing.T) { testAnalyticsExport(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that

@@ -1,0 +1,177 @@
+// Package dashboard is npsgate's HTML dashboard: results (NPS gauge, trend,
+// score distribution, categories, funnel per channel), segments, comments,
+// campaigns, deliveries and the outbox, rendered on the server with SVG
+// charts and one stylesheet, in English and Simplified Chinese. It needs
+// no script and no network beyond the gateway itself.
+//
+// Visitors log in with an API key; the dashboard then keeps an HMAC-signed,
+// HttpOnly, SameSite=Lax session cookie that expires, and every form it
+// serves carries a CSRF token bound to the session.
+package dashboard
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/npsgate/npsgate/analytics"
+	"github.com/npsgate/npsgate/store"
+)
+
+// Config is what the dashboard needs.
+type Config struct {
+	Store *store.Store
+	// APIKeys are the keys that log in (the API's keys).
+	APIKeys []string
+	// Secret signs sessions and CSRF tokens. Empty derives one from
+	// APIKeys, so that changing the keys ends every session.
+	Secret []byte
+	// SessionTTL is how long a login lasts. Default 12 hours.
+	SessionTTL time.Duration
+	// Words counts comment words; nil makes one (share the API's to load
+	// the Chinese dictionary once).
+	Words *analytics.Words
+	// Prefix is the path the dashboard is mounted at. Default /dashboard.
+	Prefix string
+	Logger *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Dashboard serves the pages under its prefix.
+type Dashboard struct {
+	cfg    Config
+	store  *store.Store
+	keys   *keyring
+	ttl    time.Duration
+	prefix string
+	words  *analytics.Words
+	log    *slog.Logger
+	now    func() time.Time
+	tpl    *template.Template
+	mux    *http.ServeMux
+	css    []byte
+}
+
+//go:embed web
+var webFS embed.FS
+
+// New builds the dashboard. Its templates are embedded and parsed here; a
+// template that does not parse is a bug caught by the package's tests, so
+// New panics on it rather than making every caller handle an error.
+func New(cfg Config) http.Handler {
+	d, err := build(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func build(cfg Config) (*Dashboard, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Words == nil {
+		cfg.Words = analytics.NewWords()
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/dashboard"
+	}
+	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
+	d := &Dashboard{
+		cfg: cfg, store: cfg.Store, keys: newKeyring(cfg.APIKeys, cfg.Secret), ttl: cfg.SessionTTL,
+		prefix: cfg.Prefix, words: cfg.Words, log: cfg.Logger.With("component", "dashboard"), now: cfg.Now,
+	}
+	tpl, err := template.New("").Funcs(funcs).ParseFS(webFS, "web/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: parse templates: %w", err)
+	}
+	d.tpl = tpl
+	if d.css, err = fs.ReadFile(webFS, "web/app.css"); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	p := d.prefix
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, p+"/", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET "+p+"/static/app.css", d.stylesheet)
+	mux.HandleFunc("GET "+p+"/login", d.loginPage)
+	mux.HandleFunc("POST "+p+"/login", d.loginPost)
+	mux.HandleFunc("GET "+p+"/lang", d.setLang)
+	mux.HandleFunc("POST "+p+"/logout", d.requireSession(func(w http.ResponseWriter, r *http.Request, _ session) { d.logout(w, r) }))
+	mux.HandleFunc("GET "+p+"/{$}", d.requireSession(d.overview))
+	mux.HandleFunc("GET "+p+"/segments", d.requireSession(d.segments))
+	mux.HandleFunc("GET "+p+"/comments", d.requireSession(d.comments))
+	mux.HandleFunc("GET "+p+"/campaigns", d.requireSession(d.campaigns))
+	mux.HandleFunc("GET "+p+"/deliveries", d.requireSession(d.deliveries))
+	mux.HandleFunc("GET "+p+"/outbox", d.requireSession(d.outbox))
+	d.mux = mux
+	return d, nil
+}
+
+// ServeHTTP adds the headers every page gets and routes.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	d.mux.ServeHTTP(w, r)
+}
+
+func (d *Dashboard) stylesheet(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(d.css)
+}
+
+// setLang keeps the chosen language in a cookie and goes back.
+func (d *Dashboard) setLang(w http.ResponseWriter, r *http.Request) {
+	lang := matchLang(r.URL.Query().Get("to"))
+	d.setCookie(w, r, langCookie, lang, 365*24*time.Hour)
+	http.Redirect(w, r, d.safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+}
+
+// render writes a page; rendering to a buffer first turns a template
+// error into a clean 500 instead of half a page.
+func (d *Dashboard) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := d.tpl.ExecuteTemplate(&buf, name, data); err != nil {
+		d.log.Error("render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail shows an error page; the details stay in the log.
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	d.log.Error("dashboard", "path", r.URL.Path, "err", err)
+	p := d.newPage(r, "")
+	d.render(w, http.StatusInternalServerError, "error", errorView{page: p, Message: p.T("error_body")})
+}
+
+type errorView struct {
+	page
+	Message string
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

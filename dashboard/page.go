@@ -1,0 +1,231 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/npsgate/npsgate/store"
+	"github.com/npsgate/npsgate/survey"
+)
+
+// page is what every page's template gets: the language, the navigation,
+// the chosen survey and range, and the session's CSRF token.
+type page struct {
+	Lang    string
+	Name    string // the active navigation entry
+	Prefix  string
+	Path    string // the request's path and query, for the language switch
+	CSRF    string
+	Surveys []*store.Survey
+	Survey  *store.Survey
+	Range   string
+	Ranges  []option
+	// From is where Range starts (zero for all time).
+	From time.Time
+	// Keep are the page's own parameters (name, value) that the survey
+	// and range form carries along.
+	Keep []option
+}
+
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+var ranges = []string{"30d", "90d", "12m", "all"}
+
+func (d *Dashboard) newPage(r *http.Request, name string) page {
+	p := page{Lang: d.lang(r), Name: name, Prefix: d.prefix, Path: r.URL.RequestURI()}
+	return p
+}
+
+// withSession fills the survey list, the chosen survey and range, and the
+// CSRF token.
+func (d *Dashboard) withSession(r *http.Request, name string, s session) (page, error) {
+	p := d.newPage(r, name)
+	p.CSRF = d.keys.csrfToken(s.ID)
+	list, err := d.store.ListSurveys(r.Context())
+	if err != nil {
+		return p, err
+	}
+	p.Surveys = list
+	want := r.URL.Query().Get("survey")
+	for _, sv := range list {
+		if sv.Key == want {
+			p.Survey = sv
+		}
+	}
+	if p.Survey == nil && len(list) > 0 {
+		p.Survey = list[0]
+	}
+	p.Range = r.URL.Query().Get("range")
+	if p.Range == "" {
+		p.Range = "90d"
+	}
+	now := d.now()
+	switch p.Range {
+	case "30d":
+		p.From = now.AddDate(0, 0, -30)
+	case "90d":
+		p.From = now.AddDate(0, 0, -90)
+	case "12m":
+		p.From = now.AddDate(-1, 0, 0)
+	default:
+		p.Range = "all"
+	}
+	for _, v := range ranges {
+		p.Ranges = append(p.Ranges, option{Value: v, Label: p.T("range_" + v), Selected: v == p.Range})
+	}
+	return p, nil
+}
+
+// T is the page's word for key.
+func (p page) T(key string) string {
+	if s, ok := texts[p.Lang][key]; ok {
+		return s
+	}
+	if s, ok := texts["en"][key]; ok {
+		return s
+	}
+	return key
+}
+
+// Tf is T with fmt.Sprintf arguments.
+func (p page) Tf(key string, args ...any) string { return fmt.Sprintf(p.T(key), args...) }
+
+// Link is a dashboard URL that keeps the chosen survey and range; kv are
+// further query pairs (empty values are left out).
+func (p page) Link(path string, kv ...string) string {
+	q := url.Values{}
+	if p.Survey != nil {
+		q.Set("survey", p.Survey.Key)
+	}
+	if p.Range != "" && p.Range != "90d" {
+		q.Set("range", p.Range)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			q.Del(kv[i])
+		} else {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	u := p.Prefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// LangLink switches the language and comes back here.
+func (p page) LangLink(lang string) string {
+	return p.Prefix + "/lang?to=" + url.QueryEscape(lang) + "&next=" + url.QueryEscape(p.Path)
+}
+
+// KindName is the name of a survey's score.
+func (p page) KindName(k survey.Kind) string { return p.T("kind_" + string(k)) }
+
+// CategoryName is the category's name for the survey's kind (promoter for
+// NPS, satisfied for CSAT, easy for CES).
+func (p page) CategoryName(k survey.Kind, c survey.Category) string {
+	if k == survey.NPS || k == "" {
+		return p.T(string(c))
+	}
+	return p.T(string(k) + "_" + string(c))
+}
+
+func (d *Dashboard) lang(r *http.Request) string {
+	if c, err := r.Cookie(langCookie); err == nil {
+		return matchLang(c.Value)
+	}
+	al := r.Header.Get("Accept-Language")
+	if i := strings.IndexAny(al, ",;"); i >= 0 {
+		al = al[:i]
+	}
+	return matchLang(strings.TrimSpace(al))
+}
+
+// matchLang picks en or zh-CN.
+func matchLang(s string) string {
+	if strings.HasPrefix(strings.ToLower(s), "zh") {
+		return "zh-CN"
+	}
+	return "en"
+}
+
+var funcs = template.FuncMap{
+	"score": func(k survey.Kind, v float64) string { return formatScore(k, v) },
+	"num":   formatInt,
+	"pct":   func(v float64) string { return fmt.Sprintf("%.1f%%", v) },
+	"pctOf": func(part, whole int) string {
+		if whole == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f%%", math.Round(1000*float64(part)/float64(whole))/10)
+	},
+	"raw1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04")
+	},
+	"whenp": func(t *time.Time) string {
+		if t == nil {
+			return "–"
+		}
+		return t.UTC().Format("01-02 15:04")
+	},
+	"day":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"add":  func(a, b int) int { return a + b },
+	"list": func(s ...string) []string { return s },
+	"navPath": func(name string) string {
+		if name == "overview" {
+			return "/"
+		}
+		return "/" + name
+	},
+	"deref2": func(b *bool) bool { return b != nil && *b },
+	"deref3": func(n *int) int {
+		if n == nil {
+			return 0
+		}
+		return *n
+	},
+	"deref": func(f *float64) float64 {
+		if f == nil {
+			return 0
+		}
+		return *f
+	},
+	"initial": func(s string) string {
+		for _, r := range s {
+			return strings.ToUpper(string(r))
+		}
+		return "?"
+	},
+}
+
+// formatInt writes n with thousands separators.
+func formatInt(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
