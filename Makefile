@@ -40,3 +40,9 @@ bench: ## go test benchmarks of the hot functions
 
 clean: ## remove build output and the local data dir
 	rm -rf bin data
+
+.PHONY: reliability
+reliability: ## fault-injection suite: the built binary as api/worker processes on the local Redis and PostgreSQL (kill -9, SIGTERM, restarts, outages, provider faults)
+	NPSGATE_TEST_REDIS=$${NPSGATE_TEST_REDIS:-redis://127.0.0.1:6379} \
+	NPSGATE_TEST_POSTGRES=$${NPSGATE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable} \
+	$(GO) test -count=1 -v -timeout 10m ./reliability/

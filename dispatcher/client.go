@@ -47,7 +47,7 @@ func (c *Client) Enqueue(ctx context.Context, args TaskArgs, opts ...asynq.Optio
 func (c *Client) ScheduleDelivery(ctx context.Context, d *store.Delivery) error {
 	opts := []asynq.Option{
 		asynq.TaskID(d.ID),
-		asynq.Queue(QueueDeliveries),
+		asynq.Queue(DeliveryQueue(d.Channel)),
 		asynq.MaxRetry(c.maxRetry),
 		// A send takes one provider call; anything longer is a hung
 		// provider and must give the slot back.

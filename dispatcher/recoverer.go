@@ -67,7 +67,10 @@ func (r *Recoverer) Shutdown() {
 func (r *Recoverer) Sweep(ctx context.Context) int {
 	before := time.Now().Add(-r.Grace)
 	n := 0
-	for _, status := range []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred} {
+	// A delivery left sending by a database outage right after its send
+	// has no task any more; one whose task still runs or waits to retry is
+	// not queued twice (task ID). Re-sending it is the documented window.
+	for _, status := range []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSending} {
 		for {
 			list, err := r.Store.DeliveriesByStatus(ctx, status, before, 500)
 			if err != nil {

@@ -45,7 +45,7 @@ func TestRemindersOnTimeAndCancelledByAnAnswer(t *testing.T) {
 		}
 	}
 	// Queued in asynq for those times, not now.
-	info, err := asynq.NewInspector(e.redis).GetTaskInfo(dispatcher.QueueDeliveries, rems[1].ID)
+	info, err := asynq.NewInspector(e.redis).GetTaskInfo(dispatcher.DeliveryQueue("email"), rems[1].ID)
 	if err != nil || info.State != asynq.TaskStateScheduled || rems[1].SendAt.Sub(info.NextProcessAt).Abs() > time.Second {
 		t.Fatalf("task of reminder 2: %+v %v", info, err)
 	}

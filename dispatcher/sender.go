@@ -142,11 +142,16 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		return nil
 	}
 
+	// From here on a shutdown must not cut the call short: a message the
+	// provider took but we never recorded is the duplicate window. The
+	// worker gives running sends SendTimeout beyond its shutdown timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
+	defer cancel()
 	res, sendErr := ch.Send(ctx, msg)
 	if sendErr == nil {
-		if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSent,
-			store.Update{ProviderMessageID: res.ProviderID}); err != nil {
-			// The message is out; failing here would send it again.
+		if err := s.recordSent(ctx, d, res.ProviderID); err != nil {
+			// The message is out; failing here would send it again. The
+			// row stays sending; the recoverer re-queues it much later.
 			log.Error("sent, but recording it failed", "err", err)
 		}
 		log.Info("delivery sent", "channel", d.Channel, "provider_id", res.ProviderID)
@@ -156,6 +161,28 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 	err = s.handleSendError(ctx, log, d, sendErr)
 	if k := channels.KindOf(sendErr); k == channels.Permanent || k == channels.OptedOut {
 		s.release(ctx, d, contact)
+	}
+	return err
+}
+
+// SendTimeout bounds one provider call and the writes after it.
+const SendTimeout = 2 * time.Minute
+
+// recordSent writes the sent status, retrying a few times over a few
+// seconds: a database blip right after the provider accepted a message
+// must not leave it looking unsent.
+func (s *Sender) recordSent(ctx context.Context, d *store.Delivery, providerID string) error {
+	var err error
+	for attempt, wait := 0, 100*time.Millisecond; attempt < 6; attempt, wait = attempt+1, wait*2 {
+		if _, err = s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSent,
+			store.Update{ProviderMessageID: providerID}); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 	return err
 }

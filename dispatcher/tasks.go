@@ -154,3 +154,8 @@ func (FanoutPage) Kind() string { return "campaign:fanout" }
 
 // QueueCampaigns holds the runs and their fan-out pages.
 const QueueCampaigns = "campaigns"
+
+// DeliveryQueue is the queue of a channel's surveys: one per template
+// family (email, sms, chat), so a slow SMTP relay with a backlog does not
+// hold up SMS or chat surveys behind it.
+func DeliveryQueue(channel string) string { return QueueDeliveries + ":" + TemplateFamily(channel) }

@@ -61,8 +61,12 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 		Concurrency: cfg.Concurrency,
 		// Alerts first: a detractor must reach a person within minutes
 		// even while a campaign fills the deliveries queue; webhooks last.
-		Queues:                   map[string]int{QueueAlerts: 6, QueueDeliveries: 3, QueueCampaigns: 2, QueueWebhooks: 1},
-		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Queues: map[string]int{QueueAlerts: 8, DeliveryQueue("email"): 3, DeliveryQueue("sms"): 3, DeliveryQueue("chat"): 3,
+			QueueCampaigns: 2, QueueWebhooks: 1},
+		// asynq hands a task still running at its shutdown timeout back
+		// to the queue: a send in flight would go twice. Running sends get
+		// their own bound (SendTimeout) on top of ours.
+		ShutdownTimeout:          cfg.ShutdownTimeout + SendTimeout,
 		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay, notifier),
 		DelayedTaskCheckInterval: cfg.PollInterval,
 		TaskCheckInterval:        cfg.PollInterval,
@@ -113,7 +117,9 @@ func retryDelay(base time.Duration, notifier *Notifier) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var pe *channels.Error
 		if errors.As(err, &pe) && pe.Kind == channels.RateLimited && pe.RetryAfter > 0 {
-			return pe.RetryAfter
+			// asynq keeps retry times in whole seconds: without the extra
+			// second a retry can come before the provider's time is up.
+			return pe.RetryAfter + time.Second
 		}
 		if t != nil && notifier != nil && t.Type() == (SendWebhook{}).Kind() {
 			return notifier.webhookDelay(n)

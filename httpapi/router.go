@@ -155,7 +155,7 @@ func (a *API) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(a.recover, a.limitBody, a.observe)
+	r.Use(a.recover, a.limitBody, a.deadline, a.observe)
 	r.NoRoute(func(c *gin.Context) {
 		// People reach /r/ and /u/ from messages, mangled by mail clients
 		// at times: they get the friendly page, not JSON.
@@ -301,6 +301,23 @@ func (a *API) limitBody(c *gin.Context) {
 	c.Next()
 }
 
+// requestTimeout bounds a request's work, so a database that stops
+// answering (a partition drops packets, no reset) gives a 503 in seconds
+// instead of a hung client. Streams (imports, exports) are exempt.
+const requestTimeout = 10 * time.Second
+
+func (a *API) deadline(c *gin.Context) {
+	p := c.Request.URL.Path
+	if p == "/v1/contacts/import" || strings.HasSuffix(p, ".csv") || strings.HasSuffix(p, ".json") {
+		c.Next()
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
 func (a *API) recover(c *gin.Context) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -363,18 +380,23 @@ func (a *API) optedOut(ctx context.Context, contactID, channel, reason string) {
 func (a *API) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
 func (a *API) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
+	// Each check has its own time: a hung database must not make Redis
+	// look down too.
+	check := func(f func(context.Context) error) error {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		return f(ctx)
+	}
 	checks := gin.H{}
 	ok := true
-	if err := a.cfg.Store.Ping(ctx); err != nil {
+	if err := check(a.cfg.Store.Ping); err != nil {
 		checks["database"] = err.Error()
 		ok = false
 	} else {
 		checks["database"] = "ok"
 	}
 	if a.cfg.Ready != nil {
-		if err := a.cfg.Ready(ctx); err != nil {
+		if err := check(a.cfg.Ready); err != nil {
 			checks["redis"] = err.Error()
 			ok = false
 		} else {

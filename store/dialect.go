@@ -103,6 +103,15 @@ func parseURL(raw string) (dialect, string, error) {
 	}
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
+		// Without a connect timeout a dial into a partition hangs for the
+		// kernel's minutes; the caller's own deadline still applies.
+		if !strings.Contains(raw, "connect_timeout=") {
+			sep := "?"
+			if strings.Contains(raw, "?") {
+				sep = "&"
+			}
+			raw += sep + "connect_timeout=5"
+		}
 		return postgresDialect, raw, nil
 	case "sqlite", "sqlite3":
 		path, query, _ := strings.Cut(rest, "?")

@@ -20,6 +20,9 @@ const (
 	RedisDBHTTPAPI    = 3
 	RedisDBThrottle   = 4
 	RedisDBCmd        = 5
+	// RedisDBReliability is the fault suite (reliability/); 14 and 15 are
+	// left to the benchmarks.
+	RedisDBReliability = 13
 )
 
 // RedisURL hands a test an empty Redis and returns its URL. With
