@@ -36,7 +36,9 @@ verify: vet ## what CI checks besides tests: formatting, vet, tidy go.mod
 	$(GO) mod tidy -diff
 
 bench: ## go test benchmarks of the hot functions
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	NPSGATE_TEST_REDIS=$${NPSGATE_TEST_REDIS:-redis://127.0.0.1:6379} \
+	NPSGATE_TEST_POSTGRES=$${NPSGATE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable} \
+	$(GO) run ./bench/cmd/npsbench -scale $(or $(BENCH_SCALE),1) -out BENCHMARKS.md $(BENCH_FLAGS)
 
 clean: ## remove build output and the local data dir
 	rm -rf bin data
