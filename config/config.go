@@ -163,8 +163,10 @@ type Config struct {
 	APIKeys []string `yaml:"api_keys" env:"NPSGATE_API_KEYS"`
 
 	Worker struct {
-		// Concurrency is how many tasks one worker process runs at once.
-		// Default 20.
+		// Concurrency is how many survey sends of one channel family
+		// (email, SMS, chat) one worker process runs at once; alerts,
+		// webhooks and campaign fan-out have a few slots of their own, so
+		// a hung provider cannot hold them. Default 20.
 		Concurrency int `yaml:"concurrency" env:"NPSGATE_WORKER_CONCURRENCY"`
 		// MaxRetry is how often a retryable send is tried again. Default 8.
 		MaxRetry int `yaml:"max_retry" env:"NPSGATE_WORKER_MAX_RETRY"`

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -15,7 +16,8 @@ import (
 
 // WorkerConfig configures a worker process.
 type WorkerConfig struct {
-	// Concurrency is how many tasks run at once. Default 20.
+	// Concurrency is how many survey sends of one channel family (email,
+	// SMS, chat) run at once. Default 20.
 	Concurrency int
 	// ShutdownTimeout is how long running tasks may take to finish when
 	// the worker stops; after it they are handed back to the queue.
@@ -31,11 +33,43 @@ type WorkerConfig struct {
 	Logger       *slog.Logger
 }
 
-// Worker runs the task handlers on asynq.
+// A lane is a set of queues with worker slots of its own. Weighted queues
+// on one asynq.Server only choose which task a free slot takes next: a
+// provider or subscriber that hangs fills every slot with tasks waiting
+// for its timeout, and a detractor's alert waits with them. Separate
+// servers give each lane slots no other lane can hold.
+type lane struct {
+	name   string
+	queues []string
+	slots  int
+}
+
+// AlertSlots, WebhookSlots and CampaignSlots are the worker slots of the
+// lanes beside the survey sends. Alerts and digests are few and must not
+// wait; webhook subscribers are outside our control and get a bounded
+// share; fan-out pages are database-bound and two keep the queues full.
+const (
+	AlertSlots    = 4
+	WebhookSlots  = 4
+	CampaignSlots = 2
+)
+
+func lanes(concurrency int) []lane {
+	return []lane{
+		{"alerts", []string{QueueAlerts}, AlertSlots},
+		{"email", []string{DeliveryQueue("email")}, concurrency},
+		{"sms", []string{DeliveryQueue("sms")}, concurrency},
+		{"chat", []string{DeliveryQueue("chat")}, concurrency},
+		{"campaigns", []string{QueueCampaigns}, CampaignSlots},
+		{"webhooks", []string{QueueWebhooks}, WebhookSlots},
+	}
+}
+
+// Worker runs the task handlers on asynq, one server per lane.
 type Worker struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
-	log *slog.Logger
+	srvs []*asynq.Server
+	mux  *asynq.ServeMux
+	log  *slog.Logger
 }
 
 // NewWorker builds a worker for the send pipeline and, with a notifier,
@@ -57,57 +91,73 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "worker")
-	srv := asynq.NewServer(r, asynq.Config{
-		Concurrency: cfg.Concurrency,
-		// Alerts first: a detractor must reach a person within minutes
-		// even while a campaign fills the deliveries queue; webhooks last.
-		Queues: map[string]int{QueueAlerts: 8, DeliveryQueue("email"): 3, DeliveryQueue("sms"): 3, DeliveryQueue("chat"): 3,
-			QueueCampaigns: 2, QueueWebhooks: 1},
-		// asynq hands a task still running at its shutdown timeout back
-		// to the queue: a send in flight would go twice. Running sends get
-		// their own bound (SendTimeout) on top of ours.
-		ShutdownTimeout:          cfg.ShutdownTimeout + SendTimeout,
-		RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay, notifier),
-		DelayedTaskCheckInterval: cfg.PollInterval,
-		TaskCheckInterval:        cfg.PollInterval,
-		// Waiting for a provider's rate limit is not a failure: it must not
-		// use up the retries a real fault needs.
-		IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },
-		Logger:    asynqLogger{log},
-		LogLevel:  asynq.WarnLevel,
-	})
-	mux := asynq.NewServeMux()
-	register(mux, sender.Send)
+	w := &Worker{mux: asynq.NewServeMux(), log: log}
+	for _, l := range lanes(cfg.Concurrency) {
+		queues := map[string]int{}
+		for _, q := range l.queues {
+			queues[q] = 1
+		}
+		w.srvs = append(w.srvs, asynq.NewServer(r, asynq.Config{
+			Concurrency: l.slots,
+			Queues:      queues,
+			// asynq hands a task still running at its shutdown timeout
+			// back to the queue: a send in flight would go twice. Running
+			// sends get their own bound (SendTimeout) on top of ours.
+			ShutdownTimeout:          cfg.ShutdownTimeout + SendTimeout,
+			RetryDelayFunc:           retryDelay(cfg.RetryBaseDelay, notifier),
+			DelayedTaskCheckInterval: cfg.PollInterval,
+			TaskCheckInterval:        cfg.PollInterval,
+			// Waiting for a provider's rate limit is not a failure: it must
+			// not use up the retries a real fault needs.
+			IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },
+			Logger:    asynqLogger{log.With("lane", l.name)},
+			LogLevel:  asynq.WarnLevel,
+		}))
+	}
+	register(w.mux, sender.Send)
 	for _, d := range digests {
-		register(mux, d.Send)
+		register(w.mux, d.Send)
 	}
 	if fanout != nil {
-		register(mux, fanout.Start)
-		register(mux, fanout.Page)
+		register(w.mux, fanout.Start)
+		register(w.mux, fanout.Page)
 	}
 	if notifier != nil {
-		register(mux, notifier.Notify)
-		register(mux, notifier.SendAlert)
-		register(mux, notifier.FlushAlerts)
-		register(mux, notifier.Fanout)
-		register(mux, notifier.SendWebhook)
+		register(w.mux, notifier.Notify)
+		register(w.mux, notifier.SendAlert)
+		register(w.mux, notifier.FlushAlerts)
+		register(w.mux, notifier.Fanout)
+		register(w.mux, notifier.SendWebhook)
 	}
-	return &Worker{srv: srv, mux: mux, log: log}
+	return w
 }
 
-// Start begins processing; it returns once the worker is running.
+// Start begins processing on every lane; it returns once all run.
 func (w *Worker) Start() error {
-	if err := w.srv.Start(w.mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(w.mux); err != nil {
+			for _, started := range w.srvs[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
 	return nil
 }
 
 // Shutdown stops taking tasks, waits up to the shutdown timeout for running
-// ones, and hands the rest back to Redis for another worker.
+// ones, and hands the rest back to Redis for another worker. The lanes stop
+// together, so the wait is one timeout, not one per lane.
 func (w *Worker) Shutdown() {
-	w.srv.Stop()
-	w.srv.Shutdown()
+	for _, srv := range w.srvs {
+		srv.Stop()
+	}
+	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Shutdown() }()
+	}
+	wg.Wait()
 }
 
 // retryDelay backs off exponentially with jitter (base, 2×base, 4×base …,

@@ -80,7 +80,7 @@ func TestSlowChannelDoesNotStallOthers(t *testing.T) {
 	})
 
 	t.Run("an SMS survey", func(t *testing.T) {
-		knownBug(t, "one slow channel stalls every other: all survey deliveries share the asynq queue \"deliveries\" "+
+		fixedBug(t, "one slow channel stalls every other: all survey deliveries share the asynq queue \"deliveries\" "+
 			"(dispatcher/client.go, ScheduleDelivery), so an SMS or chat survey waits behind the whole email backlog; "+
 			"and the worker's slots fill with email tasks that only wait for one of the smtp.pool_size connections. "+
 			"Measured: an SMS trigger still not at Twilio 20s later, behind ~1,970 queued emails on a relay taking "+
