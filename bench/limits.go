@@ -23,6 +23,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", as the store uses
 	"github.com/redis/go-redis/v9"
 
+	"github.com/npsgate/npsgate/config"
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
@@ -30,11 +31,14 @@ import (
 
 // The limits use the concurrency the gateway uses by default, so a ratio
 // compares like with like.
-const (
-	workerConcurrency = 20 // worker.concurrency
-	smtpPool          = 4  // smtp.pool_size
-	loadConns         = 32 // HTTP connections of every load generator
+var (
+	workerConcurrency = config.Defaults().Worker.Concurrency
+	smtpPool          = config.Defaults().SMTP.PoolSize
+	defaultPoll       = time.Duration(config.Defaults().Worker.PollInterval)
 )
+
+// loadConns is the HTTP connections of every load generator.
+const loadConns = 32
 
 func parseAsynqRedis(u string) (asynq.RedisConnOpt, error) { return asynq.ParseRedisURI(u) }
 
@@ -320,7 +324,7 @@ func runLimitAsynq(ctx context.Context, c *childCtx) error {
 		}
 		return nil
 	})
-	poll := 200 * time.Millisecond // worker.poll_interval's default
+	poll := defaultPoll
 	if v, ok := c.env.Set["NPSGATE_WORKER_POLL_INTERVAL"]; ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			poll = d

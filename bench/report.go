@@ -376,7 +376,8 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "- **Machine:** %d cores (`nproc`), %.1f GB memory, %s\n", m.Cores, m.MemMB/1024, m.CPU)
 	fmt.Fprintf(&b, "- **Services:** PostgreSQL %s (%s), Redis %s, on the same machine; local providers in a process of their own\n", m.Postgres, m.PostgresSettings, m.Redis)
 	fmt.Fprintf(&b, "- **Run:** `-scale %g`, %.0f s in all\n", r.opts.scale, r.Took.Seconds())
-	b.WriteString("- **Gateway:** `gateway.New` on a `config.Config` with the defaults (worker concurrency 20, SMTP pool 4, poll interval 200 ms, log level info formatted and discarded) except: SMS/WhatsApp token buckets 1,000,000/s and the reply page's limit per IP lifted (all load comes from 127.0.0.1), private webhook targets allowed (the sink is on loopback)\n")
+	fmt.Fprintf(&b, "- **Gateway:** `gateway.New` on a `config.Config` with the defaults (worker concurrency %d per channel family, SMTP pool %d, poll interval %s, log level info formatted and discarded) except: ", workerConcurrency, smtpPool, defaultPoll)
+	b.WriteString("SMS/WhatsApp token buckets 1,000,000/s and the reply page's limit per IP lifted (all load comes from 127.0.0.1), private webhook targets allowed (the sink is on loopback)\n")
 	if len(r.opts.set) > 0 {
 		var kv []string
 		for k, v := range r.opts.set {

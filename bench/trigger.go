@@ -233,7 +233,7 @@ func runTrigger(ctx context.Context, c *childCtx) error {
 	if st, err := deliveryStatuses(ctx, c.env.DatabaseURL); err == nil {
 		c.res.note("deliveries by status at the end (warm-up included):%s", st)
 	}
-	c.res.note("%d triggers at %d/s over %.0fs after a 1s warm-up and %.0fs at %d/s (the floor); `npsgate serve` (API and worker in one process), worker.poll_interval 200ms (default)",
-		total, triggerRate, d.Seconds(), c.lowDuration().Seconds(), lowRate)
+	c.res.note("%d triggers at %d/s over %.0fs after a 1s warm-up and %.0fs at %d/s (the floor); `npsgate serve` (API and worker in one process), worker.poll_interval %s (default)",
+		total, triggerRate, d.Seconds(), c.lowDuration().Seconds(), lowRate, defaultPoll)
 	return nil
 }

@@ -74,12 +74,19 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 			return err
 		}
 	}
+	// The contact is read once, here, for every check below: opt-outs are
+	// read at send time, so one recorded a second ago stops a message
+	// queued days before.
+	contact, err := s.Store.GetContact(ctx, d.ContactID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("load contact: %w", err)
+	}
 	if d.CampaignID != "" {
-		if done, err := s.campaignGate(ctx, log, d); done || err != nil {
+		if done, err := s.campaignGate(ctx, log, d, contact); done || err != nil {
 			return err
 		}
 	}
-	if reason, err := s.gate(ctx, d); err != nil {
+	if reason, err := s.gate(ctx, d, contact); err != nil {
 		return err
 	} else if reason != "" {
 		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: reason})
@@ -91,11 +98,7 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 	if err != nil {
 		return fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
 	}
-	var contact *store.Contact
 	if s.Gate != nil {
-		if contact, err = s.Store.GetContact(ctx, d.ContactID); err != nil {
-			return fmt.Errorf("load contact: %w", err)
-		}
 		dec, err := s.Gate.Before(ctx, d, sv, contact, s.now())
 		if err != nil {
 			return err
@@ -300,7 +303,7 @@ func (s *Sender) emit(ctx context.Context, log *slog.Logger, typ string, data an
 // defers it to the next opening of the send window in the contact's time
 // zone: a run that waited in a queue must still not wake anyone. done says
 // the delivery was dealt with.
-func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.Delivery) (done bool, err error) {
+func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.Delivery, ct *store.Contact) (done bool, err error) {
 	c, err := s.Store.GetCampaign(ctx, d.CampaignID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -320,8 +323,7 @@ func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.De
 	if c.SendWindow.IsZero() {
 		return false, nil
 	}
-	ct, err := s.Store.GetContact(ctx, d.ContactID)
-	if err != nil {
+	if ct == nil {
 		return false, nil // the gate deals with a vanished contact
 	}
 	now := s.now()
@@ -382,16 +384,12 @@ func (s *Sender) fallback(ctx context.Context, log *slog.Logger, d *store.Delive
 	log.Info("trying the next channel", "channel", ch, "fallback_delivery_id", got.ID)
 }
 
-// gate returns why a delivery must not be sent, or "" to go on. Opt-outs are
-// read from the store at send time, so an opt-out recorded a second ago
-// stops a message queued days before.
-func (s *Sender) gate(ctx context.Context, d *store.Delivery) (string, error) {
-	c, err := s.Store.GetContact(ctx, d.ContactID)
+// gate returns why a delivery must not be sent, or "" to go on; c is nil
+// when the contact is gone.
+func (s *Sender) gate(ctx context.Context, d *store.Delivery, c *store.Contact) (string, error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case c == nil:
 		return "contact_deleted", nil
-	case err != nil:
-		return "", fmt.Errorf("load contact: %w", err)
 	case c.OptedOutAt != nil:
 		return "opted_out", nil
 	}

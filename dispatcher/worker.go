@@ -28,7 +28,7 @@ type WorkerConfig struct {
 	RetryBaseDelay time.Duration
 	// PollInterval is how often an idle worker looks for new tasks, and
 	// how often delayed and retried tasks are moved to the ready queue: the
-	// latency of a survey on a quiet system. Default 200ms.
+	// latency of a survey on a quiet system. Default 50ms.
 	PollInterval time.Duration
 	Logger       *slog.Logger
 }
@@ -85,7 +85,7 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 		cfg.RetryBaseDelay = 10 * time.Second
 	}
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 200 * time.Millisecond
+		cfg.PollInterval = 50 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -167,7 +167,7 @@ func checkNothingHalfWritten(t *testing.T, c *cluster) {
 // in flight on a slow relay: when it is back, every delivery must end
 // final, none stuck `sending`, none sent twice.
 func TestPostgresOutageDuringSends(t *testing.T) {
-	knownBug(t, "a PostgreSQL outage while sends are in flight leaves their deliveries `sending` for ever: "+
+	fixedBug(t, "a PostgreSQL outage while sends are in flight leaves their deliveries `sending` for ever: "+
 		"dispatcher/sender.go (Send) logs \"sent, but recording it failed\" and returns nil when the sending→sent "+
 		"write fails, so the task completes, and the Recoverer (dispatcher/recoverer.go, Sweep) only looks at "+
 		"queued and deferred rows. Measured: 4-7 of 20 deliveries stuck `sending` after a 3s cut, 60s later still. "+

@@ -178,6 +178,25 @@ func (s *Store) Transition(ctx context.Context, id string, from []DeliveryStatus
 	query := `UPDATE deliveries SET ` + strings.Join(sets, ", ") +
 		` WHERE id = ` + a.add(id) + ` AND status IN (` + strings.Join(in, ", ") + `)`
 
+	if s.d.name == postgresDialect.name {
+		// One statement, so one round trip and one commit instead of
+		// BEGIN, UPDATE, INSERT, COMMIT: a send makes two transitions and
+		// this was most of its database time. The event is inserted only
+		// when the compare-and-set matched.
+		query = `WITH u AS (` + query + ` RETURNING id)
+			INSERT INTO delivery_events (delivery_id, status, reason, at)
+			SELECT id, ` + a.add(string(to)) + `, ` + a.add(upd.Reason) + `, ` + a.add(s.ts(at)) + ` FROM u`
+		res, err := s.q.ExecContext(ctx, query, a...)
+		if err != nil {
+			return false, wrapErr(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, wrapErr(op, err)
+		}
+		return n > 0, nil
+	}
+	// SQLite has no UPDATE inside WITH; its round trips are function calls.
 	err = s.InTx(ctx, func(tx *Store) error {
 		res, err := tx.q.ExecContext(ctx, query, a...)
 		if err != nil {
