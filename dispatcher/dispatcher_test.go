@@ -328,6 +328,38 @@ func TestRenderedMessage(t *testing.T) {
 	}
 }
 
+// TestRenderedMessageGreetsTheContact: the default templates greet the
+// contact by name, escaped in HTML, and say nothing when there is none.
+func TestRenderedMessageGreetsTheContact(t *testing.T) {
+	for _, tc := range []struct{ name, text, html string }{
+		{"Ana", "Hi Ana", "Hi Ana"},
+		{"Bo <Ops>", "Hi Bo <Ops>", "Hi Bo &lt;Ops&gt;"},
+		{"", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if _, err := e.st.UpsertContact(context.Background(), &store.Contact{ExternalID: "c1", Name: tc.name,
+				Email: "c1@example.com", Locale: "en"}); err != nil {
+				t.Fatal(err)
+			}
+			d := e.delivery(false)
+			if err := e.sender.Send(context.Background(), dispatcher.SendDelivery{ID: d.ID}); err != nil {
+				t.Fatal(err)
+			}
+			m := e.ch.sent[0]
+			if tc.name == "" {
+				if contains(m.Text, "Hi ") || contains(m.HTML, "Hi ") {
+					t.Fatalf("a greeting without a name: %q", m.Text)
+				}
+				return
+			}
+			if !contains(m.Text, tc.text) || !contains(m.HTML, tc.html) {
+				t.Fatalf("text %q\nhtml %q", m.Text, m.HTML)
+			}
+		})
+	}
+}
+
 // eventually waits for cond: a status is written just after the provider
 // call or the receiver's answer that a test observes first.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -124,12 +124,13 @@ func (s *Sender) suppress(ctx context.Context, log *slog.Logger, d *store.Delive
 // renderReminder renders a reminder with its survey's reply link (an
 // answer to any of the messages counts once) and the reminder overrides,
 // or the survey's own templates with a "Reminder:" prefix.
-func (s *Sender) renderReminder(ctx context.Context, d, parent *store.Delivery, sv *store.Survey) (*channels.Message, error) {
+func (s *Sender) renderReminder(ctx context.Context, d, parent *store.Delivery, sv *store.Survey, c *store.Contact) (*channels.Message, error) {
 	surveyOv, reminderOv := SplitOverrides(sv.Templates)
 	fam := TemplateFamily(d.Channel)
 	view := *d
 	view.Token = parent.Token
 	data := MessageData(sv, &view, s.Links)
+	personalize(&data, c)
 	// Links from a reminder say so, so results can tell which message an
 	// answer came from.
 	via := "&m=" + strconv.Itoa(d.ReminderN)

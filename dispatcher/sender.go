@@ -110,9 +110,9 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 
 	var msg *channels.Message
 	if parent != nil {
-		msg, err = s.renderReminder(ctx, d, parent, sv)
+		msg, err = s.renderReminder(ctx, d, parent, sv, contact)
 	} else {
-		msg, err = s.render(ctx, d, sv)
+		msg, err = s.render(ctx, d, sv, contact)
 	}
 	if err != nil {
 		// Templates are validated when saved, so a render error here is a
@@ -406,8 +406,9 @@ func (s *Sender) gate(ctx context.Context, d *store.Delivery, c *store.Contact) 
 	return "", nil
 }
 
-func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey) (*channels.Message, error) {
+func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey, c *store.Contact) (*channels.Message, error) {
 	data := MessageData(sv, d, s.Links)
+	personalize(&data, c)
 	if err := s.shorten(ctx, d, d.Token, &data, ""); err != nil {
 		return nil, err
 	}
@@ -471,6 +472,14 @@ func MessageData(sv *store.Survey, d *store.Delivery, l Links) templates.Data {
 		data.Scores = append(data.Scores, templates.Score{Value: n, URL: l.Score(d.Token, n)})
 	}
 	return data
+}
+
+// personalize fills in what templates may say about the contact ("Hi
+// Ana!"); c is nil when the contact is gone.
+func personalize(data *templates.Data, c *store.Contact) {
+	if c != nil {
+		data.ContactName = c.Name
+	}
 }
 
 // TemplateFamily is the template set a channel renders with: email, sms
