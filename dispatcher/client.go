@@ -45,18 +45,30 @@ func (c *Client) Enqueue(ctx context.Context, args TaskArgs, opts ...asynq.Optio
 // written. The task ID is the delivery ID, so the same delivery is never
 // queued twice.
 func (c *Client) ScheduleDelivery(ctx context.Context, d *store.Delivery) error {
-	opts := []asynq.Option{
+	var opts []asynq.Option
+	if time.Until(d.SendAt) > 0 {
+		opts = append(opts, asynq.ProcessAt(d.SendAt))
+	}
+	return c.enqueueDelivery(ctx, d, SendDelivery{ID: d.ID}, opts...)
+}
+
+// ResumeDelivery queues again a delivery left sending by a worker that
+// died or lost the database mid-send; it is sent again (the documented
+// duplicate window) unless its task still exists.
+func (c *Client) ResumeDelivery(ctx context.Context, d *store.Delivery) error {
+	return c.enqueueDelivery(ctx, d, SendDelivery{ID: d.ID, Resume: true})
+}
+
+func (c *Client) enqueueDelivery(ctx context.Context, d *store.Delivery, args SendDelivery, extra ...asynq.Option) error {
+	opts := append([]asynq.Option{
 		asynq.TaskID(d.ID),
 		asynq.Queue(DeliveryQueue(d.Channel)),
 		asynq.MaxRetry(c.maxRetry),
 		// A send takes one provider call; anything longer is a hung
 		// provider and must give the slot back.
-		asynq.Timeout(2 * time.Minute),
-	}
-	if time.Until(d.SendAt) > 0 {
-		opts = append(opts, asynq.ProcessAt(d.SendAt))
-	}
-	return c.Enqueue(ctx, SendDelivery{ID: d.ID}, opts...)
+		asynq.Timeout(SendTimeout),
+	}, extra...)
+	return c.Enqueue(ctx, args, opts...)
 }
 
 // NotifyResponse queues the closed loop for a saved response.

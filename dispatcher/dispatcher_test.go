@@ -292,7 +292,9 @@ func TestRecovererRequeuesLostDeliveries(t *testing.T) {
 }
 
 // TestCrashWindowResends documents the one duplicate window: a delivery
-// left in sending by a dead worker is sent again.
+// left in sending by a dead worker is sent again when its task is resumed
+// (asynq's retry after the lease, or the recoverer); any other attempt
+// leaves it to whoever is sending it.
 func TestCrashWindowResends(t *testing.T) {
 	e := newEnv(t)
 	d := e.delivery(false)
@@ -300,6 +302,12 @@ func TestCrashWindowResends(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.sender.Send(context.Background(), dispatcher.SendDelivery{ID: d.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.st.GetDelivery(context.Background(), d.ID); got.Status != store.StatusSending || len(e.ch.sent) != 0 {
+		t.Fatalf("a fresh attempt took a delivery another is sending: %s, %d sent", got.Status, len(e.ch.sent))
+	}
+	if err := e.sender.Send(context.Background(), dispatcher.SendDelivery{ID: d.ID, Resume: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.wait(d.ID, store.StatusSent); got.Attempts != 2 {

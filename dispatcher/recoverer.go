@@ -67,10 +67,24 @@ func (r *Recoverer) Shutdown() {
 func (r *Recoverer) Sweep(ctx context.Context) int {
 	before := time.Now().Add(-r.Grace)
 	n := 0
-	// A delivery left sending by a database outage right after its send
-	// has no task any more; one whose task still runs or waits to retry is
-	// not queued twice (task ID). Re-sending it is the documented window.
-	for _, status := range []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSending} {
+	// A delivery left sending by a database outage right after its send,
+	// or by a worker stopped mid-batch, has no task any more. A send in
+	// progress is younger than SendTimeout, so only one marked sending
+	// longer ago than that (and the grace) is taken; one whose own task
+	// still exists is not queued twice (task ID). Re-sending it is the
+	// documented window.
+	stuck, err := r.Store.SendingSince(ctx, before.Add(-SendTimeout), 500)
+	if err != nil {
+		r.Logger.Warn("recoverer: list deliveries", "err", err)
+	}
+	for _, d := range stuck {
+		if err := r.Client.ResumeDelivery(ctx, d); err != nil {
+			r.Logger.Warn("recoverer: enqueue", "delivery_id", d.ID, "err", err)
+			return n
+		}
+		n++
+	}
+	for _, status := range []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred} {
 		for {
 			list, err := r.Store.DeliveriesByStatus(ctx, status, before, 500)
 			if err != nil {

@@ -116,7 +116,7 @@ func (s *Sender) reminderGate(ctx context.Context, log *slog.Logger, d *store.De
 }
 
 func (s *Sender) suppress(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) error {
-	_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: reason})
+	_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: reason})
 	log.Info("delivery suppressed", "reason", reason)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,14 +32,27 @@ type Sender struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// retryDelay is the worker's retry schedule, for a batch's delivery
+	// that goes on alone; stopping is set when the worker shuts down, so
+	// a batch starts no more sends.
+	retryDelay asynq.RetryDelayFunc
+	stopping   atomic.Bool
 }
 
 // sendable are the statuses a send may start from. sending is among them
 // because a worker that died between marking a delivery sending and
 // recording the outcome leaves it there; asynq hands the task to another
-// worker after the lease expires, and sending again is the documented
-// duplicate window.
+// worker after the lease expires (or the recoverer queues it again), and
+// sending again is the documented duplicate window. Only such a resumed
+// attempt may take a sending delivery (see send).
 var sendable = []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSending}
+
+// observed is the compare-and-set condition of every move an attempt makes:
+// the status it read. Two attempts at one delivery (a batch and a single
+// task the recoverer queued) then cannot both act on it: the second one's
+// moves change nothing.
+func observed(d *store.Delivery) []store.DeliveryStatus { return []store.DeliveryStatus{d.Status} }
 
 func (s *Sender) now() time.Time {
 	if s.Now != nil {
@@ -58,12 +72,44 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 	if err != nil {
 		return fmt.Errorf("load delivery: %w", err)
 	}
+	// asynq retries a task whose worker died (lease expired) as a retry.
+	retried, _ := asynq.GetRetryCount(ctx)
+	return s.send(ctx, log, d, nil, args.Resume || retried > 0)
+}
+
+// prefetched is what a batch read ahead for a delivery: its contact (nil
+// when the contact is gone) and its survey.
+type prefetched struct {
+	contact *store.Contact
+	survey  *store.Survey
+}
+
+// lastAttempt says whether a failed send must give up now: when the task's
+// retries are spent. A batch never gives up on a delivery: it hands it to a
+// task of its own, which has all its retries.
+func lastAttempt(ctx context.Context, pre *prefetched) (bool, int) {
+	if pre != nil {
+		return false, 0
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return retried >= maxRetry, retried
+}
+
+// send runs the pipeline for a loaded delivery; pre, when not nil, holds
+// its contact. resume lets it take a delivery left sending.
+func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, pre *prefetched, resume bool) error {
+	var err error
 	if !statusIn(d.Status, sendable) {
 		// Already sent, answered, suppressed or failed: a replayed task.
 		log.Debug("delivery not sendable", "status", d.Status)
 		return nil
 	}
 	if d.Status == store.StatusSending {
+		if !resume {
+			log.Debug("delivery is being sent by another task")
+			return nil
+		}
 		log.Warn("previous attempt ended without an outcome; sending again (possible duplicate)")
 	}
 
@@ -74,11 +120,15 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 			return err
 		}
 	}
-	// The contact is read once, here, for every check below: opt-outs are
-	// read at send time, so one recorded a second ago stops a message
-	// queued days before.
-	contact, err := s.Store.GetContact(ctx, d.ContactID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// The contact is read once, here (or by the batch, seconds before),
+	// for every check below: opt-outs are read at send time, so one
+	// recorded days after the delivery was queued stops it.
+	var contact *store.Contact
+	if pre != nil {
+		contact = pre.contact
+	} else if c, err := s.Store.GetContact(ctx, d.ContactID); err == nil {
+		contact = c
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("load contact: %w", err)
 	}
 	if d.CampaignID != "" {
@@ -89,13 +139,15 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 	if reason, err := s.gate(ctx, d, contact); err != nil {
 		return err
 	} else if reason != "" {
-		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: reason})
+		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: reason})
 		log.Info("delivery suppressed", "reason", reason)
 		return err
 	}
 
-	sv, err := s.Store.GetSurvey(ctx, d.SurveyKey)
-	if err != nil {
+	var sv *store.Survey
+	if pre != nil && pre.survey != nil {
+		sv = pre.survey
+	} else if sv, err = s.Store.GetSurvey(ctx, d.SurveyKey); err != nil {
 		return fmt.Errorf("load survey %q: %w", d.SurveyKey, err)
 	}
 	if s.Gate != nil {
@@ -136,7 +188,7 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 
-	changed, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSending, store.Update{})
+	changed, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSending, store.Update{})
 	if err != nil {
 		return fmt.Errorf("mark sending: %w", err)
 	}
@@ -144,6 +196,7 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		log.Debug("another worker took the delivery")
 		return nil
 	}
+	d.Status = store.StatusSending
 
 	// From here on a shutdown must not cut the call short: a message the
 	// provider took but we never recorded is the duplicate window. The
@@ -161,7 +214,8 @@ func (s *Sender) Send(ctx context.Context, args SendDelivery) error {
 		s.planReminders(ctx, log, d, sv)
 		return nil
 	}
-	err = s.handleSendError(ctx, log, d, sendErr)
+	last, retried := lastAttempt(ctx, pre)
+	err = s.handleSendError(ctx, log, d, sendErr, last, retried)
 	if k := channels.KindOf(sendErr); k == channels.Permanent || k == channels.OptedOut {
 		s.release(ctx, d, contact)
 	}
@@ -196,11 +250,11 @@ func (s *Sender) apply(ctx context.Context, log *slog.Logger, d *store.Delivery,
 	switch {
 	case dec.Suppress != "":
 		s.release(ctx, d, c)
-		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: dec.Suppress})
+		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: dec.Suppress})
 		log.Info("delivery suppressed", "reason", dec.Suppress)
 		return true, err
 	case !dec.Until.IsZero():
-		if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred,
+		if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred,
 			store.Update{Reason: dec.Reason, SendAt: dec.Until}); err != nil {
 			return true, err
 		}
@@ -217,7 +271,7 @@ func (s *Sender) release(ctx context.Context, d *store.Delivery, c *store.Contac
 	}
 }
 
-func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error) error {
+func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error, last bool, retried int) error {
 	var pe *channels.Error
 	words := sendErr.Error()
 	if errors.As(sendErr, &pe) && pe.Message != "" {
@@ -242,10 +296,8 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 		}
 		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	rateLimited := channels.KindOf(sendErr) == channels.RateLimited
-	if retried >= maxRetry && !rateLimited {
+	if last && !rateLimited {
 		s.fail(ctx, log, d, fmt.Sprintf("gave up after %d attempts: %s", retried+1, words))
 		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	}
@@ -261,7 +313,7 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 }
 
 func (s *Sender) fail(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) {
-	if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusFailed, store.Update{Reason: reason}); err != nil {
+	if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusFailed, store.Update{Reason: reason}); err != nil {
 		log.Error("could not record failure", "err", err, "reason", reason)
 		return
 	}
@@ -313,11 +365,11 @@ func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.De
 	}
 	switch c.Status {
 	case store.CampaignPaused:
-		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred, store.Update{Reason: "campaign paused"})
+		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred, store.Update{Reason: "campaign paused"})
 		log.Debug("campaign paused: delivery held")
 		return true, err
 	case store.CampaignCancelled:
-		_, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusSuppressed, store.Update{Reason: "campaign cancelled"})
+		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: "campaign cancelled"})
 		return true, err
 	}
 	if c.SendWindow.IsZero() {
@@ -331,7 +383,7 @@ func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.De
 	if !next.After(now) {
 		return false, nil
 	}
-	if _, err := s.Store.Transition(ctx, d.ID, sendable, store.StatusDeferred,
+	if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred,
 		store.Update{Reason: "outside send window", SendAt: next}); err != nil {
 		return true, err
 	}

@@ -22,10 +22,27 @@ type TaskArgs interface {
 // SendDelivery sends one delivery through the pipeline.
 type SendDelivery struct {
 	ID string `json:"id"`
+	// Resume sends a delivery left sending by a worker that died or lost
+	// the database mid-send: the documented duplicate window. Without it a
+	// sending delivery belongs to whoever marked it.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // Kind implements TaskArgs.
 func (SendDelivery) Kind() string { return "delivery:send" }
+
+// SendBatch sends many deliveries of one channel family, due at the same
+// time, in one task: one read of the deliveries and one of their contacts,
+// and one asynq task instead of one per message, which alone capped a
+// worker below asynq's no-op task rate. A delivery that must wait (a
+// retryable error, a rate limit, quiet hours) goes on as a SendDelivery of
+// its own, with its own retries.
+type SendBatch struct {
+	IDs []string `json:"ids"`
+}
+
+// Kind implements TaskArgs.
+func (SendBatch) Kind() string { return "delivery:send-batch" }
 
 // Queue names. Deliveries have their own queue so that later kinds of work
 // (alerts, webhooks) can be weighted against them.

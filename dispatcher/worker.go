@@ -67,9 +67,10 @@ func lanes(concurrency int) []lane {
 
 // Worker runs the task handlers on asynq, one server per lane.
 type Worker struct {
-	srvs []*asynq.Server
-	mux  *asynq.ServeMux
-	log  *slog.Logger
+	srvs   []*asynq.Server
+	mux    *asynq.ServeMux
+	log    *slog.Logger
+	sender *Sender
 }
 
 // NewWorker builds a worker for the send pipeline and, with a notifier,
@@ -91,7 +92,8 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "worker")
-	w := &Worker{mux: asynq.NewServeMux(), log: log}
+	w := &Worker{mux: asynq.NewServeMux(), log: log, sender: sender}
+	sender.retryDelay = retryDelay(cfg.RetryBaseDelay, notifier)
 	for _, l := range lanes(cfg.Concurrency) {
 		queues := map[string]int{}
 		for _, q := range l.queues {
@@ -109,12 +111,14 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 			TaskCheckInterval:        cfg.PollInterval,
 			// Waiting for a provider's rate limit is not a failure: it must
 			// not use up the retries a real fault needs.
-			IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) },
+			// Nor is a batch handed back by a shutdown.
+			IsFailure: func(err error) bool { return !errors.Is(err, ErrRateLimited) && !errors.Is(err, errStopping) },
 			Logger:    asynqLogger{log.With("lane", l.name)},
 			LogLevel:  asynq.WarnLevel,
 		}))
 	}
 	register(w.mux, sender.Send)
+	register(w.mux, sender.SendBatch)
 	for _, d := range digests {
 		register(w.mux, d.Send)
 	}
@@ -149,6 +153,9 @@ func (w *Worker) Start() error {
 // ones, and hands the rest back to Redis for another worker. The lanes stop
 // together, so the wait is one timeout, not one per lane.
 func (w *Worker) Shutdown() {
+	// A running batch finishes the sends it started and hands the rest
+	// back, so the wait is one send, not a batch of them.
+	w.sender.stopping.Store(true)
 	for _, srv := range w.srvs {
 		srv.Stop()
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -153,4 +155,36 @@ func (s *Store) OptInContact(ctx context.Context, externalID string) error {
 		return err
 	})
 	return wrapErr(fmt.Sprintf("opt in contact %q", externalID), err)
+}
+
+// GetContacts returns the contacts with the given external IDs by ID;
+// those that do not exist are left out.
+func (s *Store) GetContacts(ctx context.Context, externalIDs []string) (map[string]*Contact, error) {
+	op := fmt.Sprintf("get %d contacts", len(externalIDs))
+	out := make(map[string]*Contact, len(externalIDs))
+	for chunk := range slices.Chunk(externalIDs, maxInList) {
+		var a args
+		in := make([]string, len(chunk))
+		for i, id := range chunk {
+			in[i] = a.add(id)
+		}
+		rows, err := s.q.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE external_id IN (`+strings.Join(in, ", ")+`)`, a...)
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		for rows.Next() {
+			c, err := scanContact(rows)
+			if err != nil {
+				rows.Close()
+				return nil, wrapErr(op, err)
+			}
+			out[c.ExternalID] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+	}
+	return out, nil
 }

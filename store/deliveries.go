@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -321,4 +322,65 @@ func scanDelivery(row scanner) (*Delivery, error) {
 		d.IdempotencyKey = *idemKey
 	}
 	return &d, nil
+}
+
+// GetDeliveries returns the deliveries with the given IDs, in no order;
+// IDs that do not exist are left out. It is the batch send's one read.
+func (s *Store) GetDeliveries(ctx context.Context, ids []string) ([]*Delivery, error) {
+	op := fmt.Sprintf("get %d deliveries", len(ids))
+	var out []*Delivery
+	for chunk := range slices.Chunk(ids, maxInList) {
+		var a args
+		in := make([]string, len(chunk))
+		for i, id := range chunk {
+			in[i] = a.add(id)
+		}
+		rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (`+strings.Join(in, ", ")+`)`, a...)
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return nil, wrapErr(op, err)
+			}
+			out = append(out, d)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+	}
+	return out, nil
+}
+
+// maxInList bounds the IDs of one IN (…) list, well below SQLite's limit
+// of bound parameters.
+const maxInList = 500
+
+// SendingSince returns up to limit deliveries (default 100, at most 1000)
+// left sending since before or earlier: a worker that died or lost the
+// database between marking one sending and recording the outcome. A send in
+// progress is younger than its timeout, so a before older than that picks
+// only the abandoned.
+func (s *Store) SendingSince(ctx context.Context, before time.Time, limit int) ([]*Delivery, error) {
+	op := "deliveries left sending"
+	rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE status = $1 AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3`,
+		string(StatusSending), s.ts(before), pageLimit(limit))
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	defer rows.Close()
+	var out []*Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		out = append(out, d)
+	}
+	return out, wrapErr(op, rows.Err())
 }

@@ -33,6 +33,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Transition", func(t *testing.T) { testTransition(t, open(t)) })
 	t.Run("TransitionConcurrent", func(t *testing.T) { testTransitionConcurrent(t, open(t)) })
 	t.Run("DeliveriesByStatus", func(t *testing.T) { testDeliveriesByStatus(t, open(t)) })
+	t.Run("BatchReads", func(t *testing.T) { testBatchReads(t, open(t)) })
+	t.Run("SendingSince", func(t *testing.T) { testSendingSince(t, open(t)) })
 	t.Run("Responses", func(t *testing.T) { testResponses(t, open(t)) })
 	t.Run("ResponsesConcurrent", func(t *testing.T) { testResponsesConcurrent(t, open(t)) })
 	t.Run("ListResponsesPaging", func(t *testing.T) { testListResponsesPaging(t, open(t)) })
@@ -778,6 +780,76 @@ func testDeliveriesByStatus(t *testing.T, s *store.Store) {
 			}
 			wantEqual(t, "IDs", gotIDs, tc.want)
 		})
+	}
+}
+
+// testBatchReads: the batch send reads its deliveries and their contacts
+// with one query each, more than one IN list's worth included; unknown IDs
+// are left out, not errors.
+func testBatchReads(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	mustSurvey(t, s, "nps", survey.NPS)
+	want := map[string]bool{}
+	var ids, contactIDs []string
+	for i := range 620 {
+		cid := fmt.Sprintf("bc-%03d", i)
+		if i < 3 {
+			if _, err := s.UpsertContact(ctx, &store.Contact{ExternalID: cid, Name: "N" + cid, Email: cid + "@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		contactIDs = append(contactIDs, cid)
+		d := newDelivery("nps")
+		d.ContactID = cid
+		mustDelivery(t, s, d)
+		ids = append(ids, d.ID)
+		want[d.ID] = true
+	}
+	got, err := s.GetDeliveries(ctx, append(ids, "d_nope"))
+	if err != nil {
+		t.Fatalf("GetDeliveries: %v", err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("GetDeliveries: %d, want %d", len(got), len(ids))
+	}
+	for _, d := range got {
+		if !want[d.ID] || d.SurveyKey != "nps" || d.Status != store.StatusQueued {
+			t.Fatalf("GetDeliveries returned %+v", d)
+		}
+	}
+	cs, err := s.GetContacts(ctx, contactIDs)
+	if err != nil {
+		t.Fatalf("GetContacts: %v", err)
+	}
+	if len(cs) != 3 || cs["bc-001"] == nil || cs["bc-001"].Name != "Nbc-001" {
+		t.Fatalf("GetContacts: %d contacts, %+v", len(cs), cs["bc-001"])
+	}
+	if none, err := s.GetDeliveries(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("GetDeliveries(nil) = %v, %v", none, err)
+	}
+}
+
+// testSendingSince finds deliveries left sending, by when they were
+// marked, not by when they were due.
+func testSendingSince(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	mustSurvey(t, s, "nps", survey.NPS)
+	old, fresh, queued := newDelivery("nps"), newDelivery("nps"), newDelivery("nps")
+	for _, d := range []*store.Delivery{old, fresh, queued} {
+		d.SendAt = sec
+		mustDelivery(t, s, d)
+	}
+	for d, at := range map[*store.Delivery]time.Time{old: sec.Add(time.Minute), fresh: sec.Add(time.Hour)} {
+		if ok, err := s.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusQueued}, store.StatusSending, store.Update{At: at}); err != nil || !ok {
+			t.Fatalf("Transition: %v %v", ok, err)
+		}
+	}
+	got, err := s.SendingSince(ctx, sec.Add(30*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != old.ID {
+		t.Fatalf("SendingSince: %d deliveries, want only the one marked long ago", len(got))
 	}
 }
 
