@@ -225,8 +225,9 @@ func writeDeliveries(ctx context.Context, st *store.Store, ds []*store.Delivery)
 	return first
 }
 
-// enqueueDeliveries queues the send task of every delivery through the
-// dispatcher's own client (setup, not measured).
+// enqueueDeliveries queues the sends of every delivery through the
+// dispatcher's own client, as a campaign's fan-out does (batches of
+// dispatcher.BatchSize per task; setup, not measured).
 func enqueueDeliveries(ctx context.Context, env *Env, ds []*store.Delivery) error {
 	opt, err := parseAsynqRedis(env.RedisURL())
 	if err != nil {
@@ -244,12 +245,13 @@ func enqueueDeliveries(ctx context.Context, env *Env, ds []*store.Delivery) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			const page = 1000
 			for {
-				i := int(next.Add(1)) - 1
+				i := (int(next.Add(1)) - 1) * page
 				if i >= len(ds) {
 					return
 				}
-				if err := cl.ScheduleDelivery(ctx, ds[i]); err != nil {
+				if err := cl.ScheduleBatch(ctx, ds[i:min(i+page, len(ds))]); err != nil {
 					errMu.Lock()
 					first = errors.Join(first, err)
 					errMu.Unlock()

@@ -31,6 +31,9 @@ type Notifier struct {
 	Client   *Client
 	Links    Links
 	Logger   *slog.Logger
+	// Gate, when set, is told of new answers: the contact's rest after an
+	// answer (see Gate.Answered). It should be the Sender's gate.
+	Gate *Gate
 	// Transport carries webhook events; nil is the default. The gateway
 	// may set one that refuses private addresses.
 	Transport http.RoundTripper
@@ -88,7 +91,18 @@ func (n *Notifier) load(ctx context.Context, responseID string) (*responseView, 
 	return v, nil
 }
 
-// Notify raises the alerts of a response and queues its webhook events.
+// Notify does what follows a saved response. For a new one it first cancels
+// the survey's reminders that have not gone out and gives the contact the
+// rest that follows an answer; then, for every save, it raises the alerts
+// of the response and queues its webhook events.
+//
+// The reply page and the SMS webhook queue this task after the answer is
+// committed, instead of doing the first part in the request. Until it runs
+// no reminder of the survey goes out anyway: the answer and the delivery's
+// move to responded are one write, and the sender drops reminders of a
+// responded delivery. The first part is idempotent and comes before
+// anything that is not, so a retry of the task after a failure repeats
+// nothing twice.
 func (n *Notifier) Notify(ctx context.Context, args NotifyResponse) error {
 	v, err := n.load(ctx, args.ResponseID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -96,6 +110,11 @@ func (n *Notifier) Notify(ctx context.Context, args NotifyResponse) error {
 	}
 	if err != nil {
 		return err
+	}
+	if args.Event == EventResponseCreated {
+		if err := n.answered(ctx, v); err != nil {
+			return err
+		}
 	}
 	rules, err := n.Store.ListAlertRules(ctx)
 	if err != nil {
@@ -133,6 +152,22 @@ func (n *Notifier) Notify(ctx context.Context, args NotifyResponse) error {
 		data.Account, data.Role = v.contact.Account, v.contact.Role
 	}
 	return n.Client.Emit(ctx, args.Event, data)
+}
+
+// answered cancels the reminders of an answered survey and gives the
+// contact the rest that follows an answer, counted from when the survey
+// was sent (so the task's delay does not change it).
+func (n *Notifier) answered(ctx context.Context, v *responseView) error {
+	if _, err := n.Store.CancelReminders(ctx, v.d.ID, "answered"); err != nil {
+		return fmt.Errorf("cancel reminders: %w", err)
+	}
+	if n.Gate == nil {
+		return nil
+	}
+	if err := n.Gate.Answered(ctx, v.d, v.sv); err != nil {
+		return fmt.Errorf("fatigue window: %w", err)
+	}
+	return nil
 }
 
 // TargetKey names a target without its address in clear: chat addresses

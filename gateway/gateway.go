@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client,
 			Gate: gate, Logger: log},
 			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log,
-				Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
+				Gate: gate, Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
 				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)},
 			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Logger: log})

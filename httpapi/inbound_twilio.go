@@ -126,27 +126,22 @@ func (a *API) inboundSMS(c *gin.Context) {
 	msg := &store.InboundMessage{Provider: "twilio", ProviderMessageID: cleanText(sid), Channel: channel, From: cleanText(from),
 		To: cleanText(strings.TrimPrefix(params["To"], "whatsapp:")), Body: cleanText(params["Body"])}
 	ctx := c.Request.Context()
-	var out replyOutcome
-	err := a.cfg.Store.InTx(ctx, func(tx *store.Store) error {
-		created, err := tx.RecordInbound(ctx, msg)
-		if err != nil || !created {
-			return err // a retry of a message already handled: answer nothing
-		}
-		if out, err = a.handleReply(ctx, tx, msg); err != nil {
-			return err
-		}
-		return tx.SetInboundOutcome(ctx, msg.Provider, sid, out.deliveryID, out.outcome)
-	})
+	out, err := a.handleReply(ctx, msg)
+	if errors.Is(err, store.ErrInboundSeen) {
+		twiml(c, "") // a retry of a message already handled: answer nothing
+		return
+	}
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	// Events leave only once the transaction is committed.
+	if out.outcome == "score" {
+		a.log.Info("sms response recorded", "delivery_id", out.deliveryID)
+	}
+	// Events leave only once the transaction is committed. The task
+	// also cancels the reminders of a new answer and rests the contact.
 	if out.responseID != "" {
 		a.notify(ctx, out.responseID, out.created)
-	}
-	if out.created && out.delivery != nil {
-		a.answered(ctx, out.delivery, out.survey)
 	}
 	for _, id := range out.optedOut {
 		a.optedOut(ctx, id, channel, "stop")
@@ -162,112 +157,156 @@ type replyOutcome struct {
 	responseID string
 	created    bool
 	optedOut   []string
-	// delivery and survey are the ones answered, when a score was.
-	delivery *store.Delivery
-	survey   *store.Survey
 }
 
-func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.InboundMessage) (replyOutcome, error) {
+// handleReply does what an inbound message asks and records the message
+// (RecordInbound) with what it did, in the write that has its effects: one
+// statement when there is one (an answer, or nothing but the record), a
+// transaction when there are several (STOP, START). A message recorded
+// before, by a retry or a concurrent duplicate whose insert waits for the
+// first to commit, writes nothing and gives store.ErrInboundSeen. The reads
+// before the write are those the transaction's used to be (READ COMMITTED
+// gave them no more isolation).
+func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (replyOutcome, error) {
+	st := a.cfg.Store
 	now := a.cfg.Now()
-	contacts, err := tx.ContactsByPhone(ctx, msg.From)
-	if err != nil {
-		return replyOutcome{}, err
+	// record records the message alone, for outcomes with no other write.
+	record := func(st *store.Store, out replyOutcome) (replyOutcome, error) {
+		msg.DeliveryID, msg.Outcome = out.deliveryID, out.outcome
+		created, err := st.RecordInbound(ctx, msg)
+		if err == nil && !created {
+			err = store.ErrInboundSeen
+		}
+		return out, err
 	}
-	locale := ""
-	if len(contacts) > 0 {
-		locale = contacts[0].Locale
+	// The contacts of the number are read only when needed: for the
+	// keywords and, for the words, when no survey is open. An answer to a
+	// survey speaks the survey's language.
+	contacts := func(st *store.Store) ([]*store.Contact, smsWords, error) {
+		contacts, err := st.ContactsByPhone(ctx, msg.From)
+		if err != nil {
+			return nil, smsWords{}, err
+		}
+		locale := ""
+		if len(contacts) > 0 {
+			locale = contacts[0].Locale
+		}
+		return contacts, smsText[survey.MatchLocale(locale)], nil
 	}
-	words := smsText[survey.MatchLocale(locale)]
 
 	// Keywords come first and need no open survey: STOP must work even
 	// months after the last message.
 	switch survey.ParseReply(survey.NPS, msg.Body).Kind {
 	case survey.ReplyOptOut:
-		for _, ct := range contacts {
-			if err := tx.OptOutContact(ctx, ct.ExternalID, "stop", now); err != nil {
-				return replyOutcome{}, err
+		var out replyOutcome
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			contacts, words, err := contacts(tx)
+			if err != nil {
+				return err
 			}
-		}
-		for _, ch := range []string{"sms", "whatsapp"} {
-			if err := tx.AddSuppression(ctx, store.Suppression{Channel: ch, Address: msg.From, Reason: "stop", CreatedAt: now}); err != nil {
-				return replyOutcome{}, err
+			for _, ct := range contacts {
+				if err := tx.OptOutContact(ctx, ct.ExternalID, "stop", now); err != nil {
+					return err
+				}
 			}
+			for _, ch := range []string{"sms", "whatsapp"} {
+				if err := tx.AddSuppression(ctx, store.Suppression{Channel: ch, Address: msg.From, Reason: "stop", CreatedAt: now}); err != nil {
+					return err
+				}
+			}
+			out = replyOutcome{answer: words.OptedOut, outcome: "opt_out"}
+			for _, ct := range contacts {
+				out.optedOut = append(out.optedOut, ct.ExternalID)
+			}
+			_, err = record(tx, out)
+			return err
+		})
+		if err == nil {
+			a.log.Info("sms opt-out", "contacts", len(out.optedOut))
 		}
-		a.log.Info("sms opt-out", "contacts", len(contacts))
-		out := replyOutcome{answer: words.OptedOut, outcome: "opt_out"}
-		for _, ct := range contacts {
-			out.optedOut = append(out.optedOut, ct.ExternalID)
-		}
-		return out, nil
+		return out, err
 	case survey.ReplyOptIn:
-		for _, ct := range contacts {
-			if err := tx.OptInContact(ctx, ct.ExternalID); err != nil {
-				return replyOutcome{}, err
+		var out replyOutcome
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			contacts, words, err := contacts(tx)
+			if err != nil {
+				return err
 			}
-		}
-		for _, ch := range []string{"sms", "whatsapp"} {
-			if err := tx.RemoveSuppression(ctx, ch, msg.From); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return replyOutcome{}, err
+			for _, ct := range contacts {
+				if err := tx.OptInContact(ctx, ct.ExternalID); err != nil {
+					return err
+				}
 			}
-		}
-		return replyOutcome{answer: words.OptedIn, outcome: "opt_in"}, nil
+			for _, ch := range []string{"sms", "whatsapp"} {
+				if err := tx.RemoveSuppression(ctx, ch, msg.From); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			out = replyOutcome{answer: words.OptedIn, outcome: "opt_in"}
+			_, err = record(tx, out)
+			return err
+		})
+		return out, err
 	case survey.ReplyHelp:
-		return replyOutcome{answer: a.cfg.SMSHelpText, outcome: "help"}, nil
+		return record(st, replyOutcome{answer: a.cfg.SMSHelpText, outcome: "help"})
 	}
 
-	d, sv, err := a.openDelivery(ctx, tx, msg.From, now)
+	cand, sv, err := a.openDelivery(ctx, st, msg.From, now)
 	if err != nil {
 		return replyOutcome{}, err
 	}
-	if d == nil {
-		return replyOutcome{answer: words.Unmatched, outcome: "unmatched"}, nil
+	if cand == nil {
+		_, words, err := contacts(st)
+		if err != nil {
+			return replyOutcome{}, err
+		}
+		return record(st, replyOutcome{answer: words.Unmatched, outcome: "unmatched"})
 	}
-	via := 0
+	d, via := cand.Delivery, 0
 	if d.ReminderOf != "" {
 		// A reply to a reminder answers its survey, once.
-		parent, err := tx.GetDelivery(ctx, d.ReminderOf)
+		parent, err := st.GetDelivery(ctx, d.ReminderOf)
 		if err != nil {
 			return replyOutcome{}, err
 		}
 		d, via = parent, d.ReminderN
 	}
-	words = smsText[survey.MatchLocale(d.Locale)]
-	existing, err := tx.GetResponseByDelivery(ctx, d.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return replyOutcome{}, err
-	}
-	reply := survey.ParseReply(sv.Kind, msg.Body)
-	text, _ := survey.TextFor(sv.Kind, sv.Texts, d.Locale)
-	text = text.WithProduct(sv.ProductName)
+	words := smsText[survey.MatchLocale(d.Locale)]
+	// The answer so far to the survey (the parent's, for a reminder) came
+	// with the candidate.
+	existing := cand.Response
+	reply := survey.ParseReply(sv.sv.Kind, msg.Body)
+	text := sv.text(d.Locale)
 
 	// After a score, the next message is the comment, unless it is only a
 	// new score ("8"), which updates the answer.
 	if existing != nil && !(reply.Kind == survey.ReplyScore && reply.Rest == "") {
 		existing.Comment = joinComment(existing.Comment, strings.TrimSpace(msg.Body))
-		if _, err := tx.SaveResponse(ctx, existing); err != nil {
+		out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "comment", responseID: existing.ID}
+		msg.DeliveryID, msg.Outcome = out.deliveryID, out.outcome
+		if _, _, err := st.AnswerInbound(ctx, msg, d, existing, sv.sv.Kind, answerable); err != nil {
 			return replyOutcome{}, err
 		}
-		return replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "comment", responseID: existing.ID}, nil
+		out.responseID = existing.ID
+		return out, nil
 	}
 	if reply.Kind != survey.ReplyScore {
-		lo, hi := sv.Kind.Range()
-		return replyOutcome{answer: fmt.Sprintf(words.Clarify, lo, hi), deliveryID: d.ID, outcome: "clarify"}, nil
+		lo, hi := sv.sv.Kind.Range()
+		return record(st, replyOutcome{answer: fmt.Sprintf(words.Clarify, lo, hi), deliveryID: d.ID, outcome: "clarify"})
 	}
 	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score, Via: via,
-		Category: sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
+		Category: sv.sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
 	if existing != nil {
 		r.Comment, r.MayContact = existing.Comment, existing.MayContact
 	}
-	created, err := tx.SaveResponse(ctx, r)
+	// The message's record, the answer and the delivery's move to
+	// responded are one write.
+	msg.DeliveryID, msg.Outcome = d.ID, "score"
+	created, _, err := st.AnswerInbound(ctx, msg, d, r, sv.sv.Kind, answerable)
 	if err != nil {
 		return replyOutcome{}, err
 	}
-	if _, err := tx.Transition(ctx, d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
-		return replyOutcome{}, err
-	}
-	a.log.Info("sms response recorded", "delivery_id", d.ID, "category", r.Category)
-	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created,
-		delivery: d, survey: sv}
+	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created}
 	if r.Comment == "" {
 		out.answer = words.Thanks + " " + text.FollowUp(r.Category)
 	}
@@ -275,27 +314,30 @@ func (a *API) handleReply(ctx context.Context, tx *store.Store, msg *store.Inbou
 }
 
 // openDelivery finds the newest SMS or WhatsApp delivery to the number that
-// is still inside its survey's reply window.
-func (a *API) openDelivery(ctx context.Context, tx *store.Store, from string, now time.Time) (*store.Delivery, *store.Survey, error) {
-	list, err := tx.RecentDeliveriesTo(ctx, []string{"sms", "whatsapp"}, from, now.Add(-smsLookback), 20)
+// is still inside its survey's reply window, with its survey and the
+// answer so far, in one query (surveys come from the cache while they are
+// unchanged).
+func (a *API) openDelivery(ctx context.Context, st *store.Store, from string, now time.Time) (*store.ReplyCandidate, *cachedSurvey, error) {
+	list, err := st.ReplyCandidatesTo(ctx, []string{"sms", "whatsapp"}, from, now.Add(-smsLookback), 20)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, d := range list {
-		sv, err := tx.GetSurvey(ctx, d.SurveyKey)
+	for _, c := range list {
+		d := c.Delivery
+		sv, err := a.surveys.get(ctx, st, d.SurveyKey, c.SurveyUpdatedAt)
 		if err != nil {
 			return nil, nil, err
 		}
 		window := a.cfg.SMSReplyWindow
-		if sv.ReplyWindow > 0 {
-			window = sv.ReplyWindow
+		if sv.sv.ReplyWindow > 0 {
+			window = sv.sv.ReplyWindow
 		}
 		start := d.CreatedAt
 		if d.SentAt != nil {
 			start = *d.SentAt
 		}
 		if now.Before(start.Add(window)) && now.Before(d.ExpiresAt) {
-			return d, sv, nil
+			return c, sv, nil
 		}
 	}
 	return nil, nil, nil

@@ -62,7 +62,8 @@ func (a *API) loadReply(c *gin.Context) *replyContext {
 		notFoundPage(u.NotFoundBody)
 		return nil
 	}
-	d, err := a.cfg.Store.GetDeliveryByToken(c.Request.Context(), token)
+	// One query: the delivery, its survey's version and its answer so far.
+	rp, err := a.cfg.Store.GetReplyByToken(c.Request.Context(), token)
 	if errors.Is(err, store.ErrNotFound) {
 		notFoundPage(u.NotFoundBody)
 		return nil
@@ -72,25 +73,24 @@ func (a *API) loadReply(c *gin.Context) *replyContext {
 		c.String(http.StatusServiceUnavailable, "temporarily unavailable, please try again")
 		return nil
 	}
+	d := rp.Delivery
 	u, lang = uiFor(d.Locale)
 	if a.cfg.Now().After(d.ExpiresAt) {
 		a.pages.render(c, http.StatusNotFound, "message", messageView{Lang: lang, Title: u.NotFoundTitle, Heading: u.NotFoundTitle, Body: u.ExpiredBody})
 		return nil
 	}
-	sv, err := a.cfg.Store.GetSurvey(c.Request.Context(), d.SurveyKey)
+	if !rp.SurveyFound {
+		a.log.Error("reply page: load survey", "delivery_id", d.ID, "err", "survey not found")
+		notFoundPage(u.NotFoundBody)
+		return nil
+	}
+	sv, err := a.surveys.get(c.Request.Context(), a.cfg.Store, d.SurveyKey, rp.SurveyUpdatedAt)
 	if err != nil {
 		a.log.Error("reply page: load survey", "delivery_id", d.ID, "err", err)
 		notFoundPage(u.NotFoundBody)
 		return nil
 	}
-	existing, err := a.cfg.Store.GetResponseByDelivery(c.Request.Context(), d.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		a.log.Error("reply page: load response", "delivery_id", d.ID, "err", err)
-		c.String(http.StatusServiceUnavailable, "temporarily unavailable, please try again")
-		return nil
-	}
-	text, _ := survey.TextFor(sv.Kind, sv.Texts, d.Locale)
-	return &replyContext{d: d, sv: sv, existing: existing, text: text.WithProduct(sv.ProductName), ui: u, lang: lang}
+	return &replyContext{d: d, sv: sv.sv, existing: rp.Response, text: sv.text(d.Locale), ui: u, lang: lang}
 }
 
 func (rc *replyContext) view(selected int, comment string, mayContact *bool) replyView {
@@ -221,19 +221,18 @@ func (a *API) replyPost(c *gin.Context) {
 		no := false
 		r.MayContact = &no
 	}
-	created, err := a.cfg.Store.SaveResponse(c.Request.Context(), r)
+	// The answer and the delivery's move to responded are one write, so
+	// once the page says thank you no reminder of this survey can go out
+	// (the sender's reminder gate drops reminders of answered surveys).
+	// Cancelling the reminders and the contact's rest after an answer
+	// follow in the response:notify task.
+	created, _, err := a.cfg.Store.AnswerDelivery(c.Request.Context(), r, rc.sv.Kind, answerable)
 	if err != nil {
 		a.log.Error("reply page: save response", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "your answer could not be saved; please try again")
 		return
 	}
 	a.notify(c.Request.Context(), r.ID, created)
-	if created {
-		a.answered(c.Request.Context(), rc.d, rc.sv)
-	}
-	if _, err := a.cfg.Store.Transition(c.Request.Context(), rc.d.ID, answerable, store.StatusResponded, store.Update{}); err != nil {
-		a.log.Error("reply page: mark responded", "delivery_id", rc.d.ID, "err", err)
-	}
 	a.log.Info("response recorded", "delivery_id", rc.d.ID, "category", r.Category)
 	v := rc.view(score, r.Comment, r.MayContact)
 	v.AskComment = r.Comment == "" && v.FollowUp != ""

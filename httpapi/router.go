@@ -89,6 +89,8 @@ type API struct {
 	metrics *metrics
 	// triggerSigner verifies signed triggers when a secret is configured.
 	triggerSigner *standardwebhooks.Webhook
+	// surveys caches the surveys the answer paths read.
+	surveys surveyCache
 }
 
 // New builds the router.
@@ -328,9 +330,14 @@ func (a *API) recover(c *gin.Context) {
 	c.Next()
 }
 
-// notify queues the closed loop (alerts, webhooks) for a saved response.
-// The answer is stored either way: a queue outage must not lose it, so a
-// failure here is logged, not returned.
+// notify queues what follows a saved response: for a new answer, the
+// cancelling of the survey's reminders and the contact's rest after an
+// answer; for every save, the closed loop (alerts, webhooks). See
+// dispatcher.Notifier.Notify. The answer is stored either way: a queue
+// outage must not lose it, so a failure here is logged, not returned.
+// Without the task the reminders still do not go out (the sender drops
+// reminders of a delivery that is responded) but the contact gets only
+// the shorter rest of an unanswered survey.
 func (a *API) notify(ctx context.Context, responseID string, created bool) {
 	event := dispatcher.EventResponseUpdated
 	if created {
@@ -338,20 +345,6 @@ func (a *API) notify(ctx context.Context, responseID string, created bool) {
 	}
 	if err := a.cfg.Dispatcher.NotifyResponse(ctx, responseID, event); err != nil {
 		a.log.Error("response saved but not notified", "response_id", responseID, "err", err)
-	}
-}
-
-// answered cancels the reminders of an answered survey and gives the
-// contact the rest that follows an answer.
-func (a *API) answered(ctx context.Context, d *store.Delivery, sv *store.Survey) {
-	if _, err := a.cfg.Store.CancelReminders(ctx, d.ID, "answered"); err != nil {
-		a.log.Error("reminders not cancelled (the sender will drop them)", "delivery_id", d.ID, "err", err)
-	}
-	if a.cfg.Gate == nil {
-		return
-	}
-	if err := a.cfg.Gate.Answered(ctx, d, sv); err != nil {
-		a.log.Error("fatigue window not updated", "delivery_id", d.ID, "err", err)
 	}
 }
 
