@@ -251,7 +251,7 @@ func enqueueDeliveries(ctx context.Context, env *Env, ds []*store.Delivery) erro
 				if i >= len(ds) {
 					return
 				}
-				if err := cl.ScheduleBatch(ctx, ds[i:min(i+page, len(ds))]); err != nil {
+				if err := cl.ScheduleDeliveries(ctx, ds[i:min(i+page, len(ds))]); err != nil {
 					errMu.Lock()
 					first = errors.Join(first, err)
 					errMu.Unlock()

@@ -127,12 +127,10 @@ func (s *Sender) retryAlone(ctx context.Context, d *store.Delivery, err error) e
 	return s.Events.enqueueDelivery(ctx, d, SendDelivery{ID: d.ID}, asynq.ProcessIn(after))
 }
 
-// ScheduleBatch enqueues the sends of many deliveries whose rows are
-// written: as SendBatch tasks of up to BatchSize deliveries of one channel
-// family due in the same second, or as a SendDelivery where a delivery is
-// alone. A batch's task ID names its first delivery and its size, so the
-// same page of a campaign queued again adds nothing.
-func (c *Client) ScheduleBatch(ctx context.Context, ds []*store.Delivery) error {
+// batches cuts deliveries into the chunks ScheduleDeliveries queues: up
+// to BatchSize of one channel family due in the same second, in the order
+// given, so the same page cuts the same way again.
+func batches(ds []*store.Delivery) [][]*store.Delivery {
 	type group struct {
 		family string
 		at     int64
@@ -146,15 +144,13 @@ func (c *Client) ScheduleBatch(ctx context.Context, ds []*store.Delivery) error 
 		}
 		groups[g] = append(groups[g], d)
 	}
+	var out [][]*store.Delivery
 	for _, g := range order {
 		for i := 0; i < len(groups[g]); i += BatchSize {
-			chunk := groups[g][i:min(i+BatchSize, len(groups[g]))]
-			if err := c.scheduleChunk(ctx, chunk); err != nil {
-				return err
-			}
+			out = append(out, groups[g][i:min(i+BatchSize, len(groups[g]))])
 		}
 	}
-	return nil
+	return out
 }
 
 func (c *Client) scheduleChunk(ctx context.Context, ds []*store.Delivery) error {

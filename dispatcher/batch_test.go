@@ -54,14 +54,14 @@ func (e *env) sentTo() map[string]int {
 	return out
 }
 
-func TestScheduleBatchQueuesFewTasks(t *testing.T) {
+func TestScheduleDeliveriesInBatches(t *testing.T) {
 	e := newEnv(t)
 	ds := e.batchOf(dispatcher.BatchSize+3, 0)
-	if err := e.client.ScheduleBatch(context.Background(), ds); err != nil {
+	if err := e.client.ScheduleDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
 	// Again, as a retried campaign page does: nothing more.
-	if err := e.client.ScheduleBatch(context.Background(), ds); err != nil {
+	if err := e.client.ScheduleDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
 	info, err := asynq.NewInspector(e.redis).GetQueueInfo(dispatcher.DeliveryQueue("email"))
@@ -79,7 +79,7 @@ func TestScheduleBatchQueuesFewTasks(t *testing.T) {
 func TestSendBatch(t *testing.T) {
 	e := newEnv(t, &channels.Error{Channel: "email", Kind: channels.Retryable, Code: "451", Message: "try later"})
 	ds := e.batchOf(12, 2)
-	if err := e.client.ScheduleBatch(context.Background(), ds); err != nil {
+	if err := e.client.ScheduleDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
 	e.worker()
@@ -117,7 +117,7 @@ func TestBatchAndSingleTasksSendOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.client.ScheduleBatch(context.Background(), ds); err != nil {
+	if err := e.client.ScheduleDeliveries(context.Background(), ds); err != nil {
 		t.Fatal(err)
 	}
 	e.worker()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -290,16 +291,29 @@ func (s *Store) RunCaps(ctx context.Context, runID string, accounts []string) (m
 	return out, wrapErr("run caps", rows.Err())
 }
 
+// deliveryBulkRows is the rows of one statement of insertDeliveries: a
+// 1,000-row statement writes twice as fast per row as 100-row ones, and
+// 27 arguments a row keep it within both dialects' limits.
+const deliveryBulkRows = 1000
+
 // insertDeliveries writes many deliveries with one statement per chunk and
-// their first events, skipping IDs that exist.
+// their first events, skipping IDs that exist. On PostgreSQL a chunk and
+// its events are one statement (the events are inserted from the rows the
+// deliveries' INSERT returns); SQLite takes two.
 func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delivery, error) {
 	const cols = 27
-	chunk := s.bulkChunk(cols)
-	var inserted []*Delivery
+	chunk := max(1, min(deliveryBulkRows, s.maxBindParams()/cols-1))
+	postgres := s.d.name == postgresDialect.name
+	inserted := make([]*Delivery, 0, len(ds))
 	now := s.now()
+	nowArg := s.ts(now)
 	for start := 0; start < len(ds); start += chunk {
 		part := ds[start:min(start+chunk, len(ds))]
-		v := s.newBulkValues(`INSERT INTO deliveries (`+deliveryColumns+`) VALUES `, len(part), cols)
+		head := `INSERT INTO deliveries (` + deliveryColumns + `) VALUES `
+		if postgres {
+			head = `WITH ins AS (` + head
+		}
+		v := s.newBulkValues(head, len(part), cols)
 		byID := make(map[string]*Delivery, len(part))
 		for _, d := range part {
 			if d.Status == "" {
@@ -318,15 +332,25 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 				exp = s.ts(d.ExpiresAt)
 			}
 			v.row(d.ID, d.SurveyKey, d.ContactID, d.Channel, d.Address, d.Locale, d.Token, string(d.Status), d.Reason,
-				"", nil, "", d.Source, meta, s.ts(d.SendAt), 0, exp, s.ts(now), s.ts(now), nil, nil, nil,
+				"", nil, "", d.Source, meta, s.ts(d.SendAt), 0, exp, nowArg, nowArg, nil, nil, nil,
 				d.CampaignID, d.RunID, d.ThrottleDays, d.ReminderOf, d.ReminderN)
 			byID[d.ID] = d
 		}
-		rows, err := s.q.QueryContext(ctx, v.sql(` ON CONFLICT (id) DO NOTHING RETURNING id`), v.args...)
+		var q string
+		if postgres {
+			v.args = append(v.args, nowArg)
+			q = v.sql(` ON CONFLICT (id) DO NOTHING RETURNING id, status, reason),
+				ev AS (INSERT INTO delivery_events (delivery_id, status, reason, at)
+					SELECT id, status, reason, $` + strconv.Itoa(len(v.args)) + ` FROM ins)
+				SELECT id FROM ins`)
+		} else {
+			q = v.sql(` ON CONFLICT (id) DO NOTHING RETURNING id`)
+		}
+		rows, err := s.q.QueryContext(ctx, q, v.args...)
 		if err != nil {
 			return nil, err
 		}
-		var ids []string
+		ids := make([]string, 0, len(part))
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
@@ -339,14 +363,16 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []*Delivery) ([]*Delive
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		if len(ids) == 0 {
+		for _, id := range ids {
+			inserted = append(inserted, byID[id])
+		}
+		if postgres || len(ids) == 0 {
 			continue
 		}
 		ev := s.newBulkValues(`INSERT INTO delivery_events (delivery_id, status, reason, at) VALUES `, len(ids), 4)
 		for _, id := range ids {
 			d := byID[id]
-			inserted = append(inserted, d)
-			ev.row(id, string(d.Status), d.Reason, s.ts(now))
+			ev.row(id, string(d.Status), d.Reason, nowArg)
 		}
 		if _, err := s.q.ExecContext(ctx, ev.sql(""), ev.args...); err != nil {
 			return nil, err
