@@ -264,7 +264,7 @@ func buildReport(r *run) *report {
 		add(row{id: "L1", what: "Limit: Redis", result: failed(r, "limit-redis")})
 	}
 	if smtpR != nil {
-		add(row{"L3", "Limit: minimal SMTP client, 4 conns", "", num(smtpR.mv("msgs_per_s")) + " msg/s", ms(smtpR, "msg_p50_ms"), ms(smtpR, "msg_p99_ms"), rss(smtpR), "", "", "", ""})
+		add(row{"L3", fmt.Sprintf("Limit: minimal SMTP client, %d conns", smtpPool), "", num(smtpR.mv("msgs_per_s")) + " msg/s", ms(smtpR, "msg_p50_ms"), ms(smtpR, "msg_p99_ms"), rss(smtpR), "", "", "", ""})
 	} else {
 		add(row{id: "L3", what: "Limit: minimal SMTP client", result: failed(r, "limit-smtp")})
 	}
@@ -391,7 +391,7 @@ func (rep *report) markdown() string {
 	b.WriteString("## Results\n\n")
 	b.WriteString(rep.table(true))
 	b.WriteString("\nPeak RSS is the `ru_maxrss` of the child process that ran the figure: the gateway plus the load generator (F6–F9) or the poller (F1), not the providers, Redis or PostgreSQL. ")
-	b.WriteString("Latencies are exact quantiles of every sample. Limits L1–L9 use the gateway's own concurrency (20 workers, 4 SMTP connections, 32 HTTP connections).\n\n")
+	fmt.Fprintf(&b, "Latencies are exact quantiles of every sample. Limits L1–L9 use the gateway's own concurrency (%d workers, %d SMTP connections, %d HTTP connections).\n\n", workerConcurrency, smtpPool, loadConns)
 
 	b.WriteString("## Targets\n\n")
 	for _, c := range rep.checks {
