@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -19,15 +18,8 @@ import (
 // shutdown hands back.
 const BatchSize = 50
 
-// batchParallel is how many of a batch's deliveries are in flight at once.
-// The lane's slots run several batches, and the provider's own pool (SMTP
-// connections, HTTP) bounds the calls; this keeps one slow message from
-// holding the rest of its batch.
-const batchParallel = 4
-
-// batchTimeout bounds a whole batch: at batchParallel sends at a time,
-// several sends of a hung provider fit. What is left when it runs out goes
-// back with the task's retry.
+// batchTimeout bounds a whole batch: several sends of a hung provider
+// fit. What is left when it runs out goes back with the task's retry.
 const batchTimeout = 10 * time.Minute
 
 // errStopping is returned by a batch cut short by a shutdown: its
@@ -36,7 +28,7 @@ var errStopping = errors.New("worker stopping: the rest of the batch goes with t
 
 // SendBatch sends the deliveries of a batch: one read of the deliveries,
 // one of their contacts, one of each survey, then the pipeline of Send for
-// each, a few at a time. A delivery that must be tried again later goes on
+// each, one after the other. A delivery that must be tried again later goes on
 // as a SendDelivery of its own; the batch fails (and is retried, skipping
 // what it sent) only when that cannot be queued.
 func (s *Sender) SendBatch(ctx context.Context, args SendBatch) error {
@@ -65,39 +57,28 @@ func (s *Sender) SendBatch(ctx context.Context, args SendBatch) error {
 	// left sending is the documented duplicate window.
 	retried, _ := asynq.GetRetryCount(ctx)
 
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		left     int
-		slots    = make(chan struct{}, batchParallel)
-	)
+	// One send at a time: a worker slot is one send in flight, as
+	// worker.concurrency says, and the crash window stays one message per
+	// slot. What batching saves is the task and the reads, not the wait.
+	var firstErr error
+	left := 0
 	for _, d := range ds {
-		slots <- struct{}{}
 		if s.stopping.Load() || ctx.Err() != nil {
-			<-slots
 			left++
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			log := s.Logger.With("delivery_id", d.ID)
-			err := s.send(ctx, log, d, &prefetched{contact: contacts[d.ContactID], survey: surveys[d.SurveyKey]}, retried > 0)
-			if err == nil || errors.Is(err, asynq.SkipRetry) {
-				return
+		log := s.Logger.With("delivery_id", d.ID)
+		err := s.send(ctx, log, d, &prefetched{contact: contacts[d.ContactID], survey: surveys[d.SurveyKey]}, retried > 0)
+		if err == nil || errors.Is(err, asynq.SkipRetry) {
+			continue
+		}
+		if qerr := s.retryAlone(ctx, d, err); qerr != nil {
+			log.Error("delivery of a batch not queued for its retry; the batch is retried", "err", qerr)
+			if firstErr == nil {
+				firstErr = qerr
 			}
-			if qerr := s.retryAlone(ctx, d, err); qerr != nil {
-				log.Error("delivery of a batch not queued for its retry; the batch is retried", "err", qerr)
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = qerr
-				}
-				mu.Unlock()
-			}
-		}()
+		}
 	}
-	wg.Wait()
 	if firstErr != nil {
 		return firstErr
 	}
@@ -127,9 +108,17 @@ func (s *Sender) retryAlone(ctx context.Context, d *store.Delivery, err error) e
 	return s.Events.enqueueDelivery(ctx, d, SendDelivery{ID: d.ID}, asynq.ProcessIn(after))
 }
 
-// batches cuts deliveries into the chunks ScheduleDeliveries queues: up
-// to BatchSize of one channel family due in the same second, in the order
-// given, so the same page cuts the same way again.
+// batchSpread is how many tasks a group of deliveries is spread over at
+// least, up to one per delivery: a batch sends one message after the other,
+// so a small campaign on a slow provider must still use several slots.
+const batchSpread = 16
+
+// batchSize is the size of the batches of a group of n deliveries.
+func batchSize(n int) int { return min(BatchSize, max(1, n/batchSpread)) }
+
+// batches cuts deliveries into the chunks ScheduleDeliveries queues: of
+// one channel family due in the same second, batchSize of them, in the
+// order given, so the same page cuts the same way again.
 func batches(ds []*store.Delivery) [][]*store.Delivery {
 	type group struct {
 		family string
@@ -146,8 +135,9 @@ func batches(ds []*store.Delivery) [][]*store.Delivery {
 	}
 	var out [][]*store.Delivery
 	for _, g := range order {
-		for i := 0; i < len(groups[g]); i += BatchSize {
-			out = append(out, groups[g][i:min(i+BatchSize, len(groups[g]))])
+		size := batchSize(len(groups[g]))
+		for i := 0; i < len(groups[g]); i += size {
+			out = append(out, groups[g][i:min(i+size, len(groups[g]))])
 		}
 	}
 	return out

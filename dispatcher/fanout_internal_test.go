@@ -178,3 +178,15 @@ func TestScheduleAll(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchSize: a big group goes in full batches; a small one is spread
+// over several tasks, down to one delivery each.
+func TestBatchSize(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{
+		{1, 1}, {15, 1}, {24, 1}, {32, 2}, {600, 37}, {800, 50}, {1000, 50}, {100000, 50},
+	} {
+		if got := batchSize(tc.n); got != tc.want {
+			t.Errorf("batchSize(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+}
