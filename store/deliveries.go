@@ -248,23 +248,27 @@ func (s *Store) DeliveryEvents(ctx context.Context, id string) ([]DeliveryEvent,
 // 1000) in status whose SendAt is at or before before, oldest SendAt first,
 // for recovery sweeps.
 func (s *Store) DeliveriesByStatus(ctx context.Context, status DeliveryStatus, before time.Time, limit int) ([]*Delivery, error) {
-	op := fmt.Sprintf("deliveries in %s", status)
-	rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+	out, err := s.queryDeliveries(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE status = $1 AND send_at <= $2 ORDER BY send_at, id LIMIT $3`,
 		string(status), s.ts(before), pageLimit(limit))
+	return out, wrapErr(fmt.Sprintf("deliveries in %s", status), err)
+}
+
+// queryDeliveries appends the deliveries a query returns to out.
+func (s *Store) queryDeliveries(ctx context.Context, out []*Delivery, query string, a ...any) ([]*Delivery, error) {
+	rows, err := s.q.QueryContext(ctx, query, a...)
 	if err != nil {
-		return nil, wrapErr(op, err)
+		return out, err
 	}
 	defer rows.Close()
-	var out []*Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
-			return nil, wrapErr(op, err)
+			return out, err
 		}
 		out = append(out, d)
 	}
-	return out, wrapErr(op, rows.Err())
+	return out, rows.Err()
 }
 
 // DeliveryCounts counts the deliveries of a survey created in [from, to)
@@ -335,21 +339,8 @@ func (s *Store) GetDeliveries(ctx context.Context, ids []string) ([]*Delivery, e
 		for i, id := range chunk {
 			in[i] = a.add(id)
 		}
-		rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (`+strings.Join(in, ", ")+`)`, a...)
-		if err != nil {
-			return nil, wrapErr(op, err)
-		}
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				rows.Close()
-				return nil, wrapErr(op, err)
-			}
-			out = append(out, d)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		var err error
+		if out, err = s.queryDeliveries(ctx, out, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (`+strings.Join(in, ", ")+`)`, a...); err != nil {
 			return nil, wrapErr(op, err)
 		}
 	}
@@ -366,21 +357,8 @@ const maxInList = 500
 // progress is younger than its timeout, so a before older than that picks
 // only the abandoned.
 func (s *Store) SendingSince(ctx context.Context, before time.Time, limit int) ([]*Delivery, error) {
-	op := "deliveries left sending"
-	rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+	out, err := s.queryDeliveries(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE status = $1 AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3`,
 		string(StatusSending), s.ts(before), pageLimit(limit))
-	if err != nil {
-		return nil, wrapErr(op, err)
-	}
-	defer rows.Close()
-	var out []*Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, wrapErr(op, err)
-		}
-		out = append(out, d)
-	}
-	return out, wrapErr(op, rows.Err())
+	return out, wrapErr("deliveries left sending", err)
 }
