@@ -69,6 +69,22 @@ func (s *Store) ListInbound(ctx context.Context, from string, limit int) ([]*Inb
 	return out, wrapErr("list inbound", rows.Err())
 }
 
+// replyTargets are the conditions on the deliveries (columns prefixed
+// with prefix) an inbound reply from address may answer: on one of the
+// channels, created at or after since, and reached the contact.
+func (s *Store) replyTargets(prefix string, channels []string, address string, since time.Time) conds {
+	var c conds
+	c.add(prefix+"address = %s", address)
+	c.add(prefix+"created_at >= %s", s.ts(since))
+	in := make([]string, len(channels))
+	for i, ch := range channels {
+		in[i] = c.args.add(ch)
+	}
+	c.parts = append(c.parts, prefix+"channel IN ("+strings.Join(in, ", ")+")",
+		prefix+"status IN ('sent', 'delivered', 'responded')")
+	return c
+}
+
 // RecentDeliveriesTo returns deliveries on the given channels to address
 // that reached the contact (sent, delivered or responded) and were created
 // at or after since, newest first: the candidates an inbound reply answers.
@@ -77,15 +93,7 @@ func (s *Store) RecentDeliveriesTo(ctx context.Context, channels []string, addre
 	if len(channels) == 0 {
 		return nil, nil
 	}
-	var c conds
-	c.add("address = %s", address)
-	c.add("created_at >= %s", s.ts(since))
-	in := make([]string, len(channels))
-	for i, ch := range channels {
-		in[i] = c.args.add(ch)
-	}
-	c.parts = append(c.parts, "channel IN ("+strings.Join(in, ", ")+")")
-	c.parts = append(c.parts, "status IN ('sent', 'delivered', 'responded')")
+	c := s.replyTargets("", channels, address, since)
 	rows, err := s.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries`+c.where()+
 		` ORDER BY created_at DESC, id DESC LIMIT `+c.args.add(pageLimit(limit)), c.args...)
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/npsgate/npsgate/survey"
 )
 
@@ -129,15 +127,7 @@ func (s *Store) ReplyCandidatesTo(ctx context.Context, channels []string, addres
 	if len(channels) == 0 {
 		return nil, nil
 	}
-	var c conds
-	c.add("d.address = %s", address)
-	c.add("d.created_at >= %s", s.ts(since))
-	in := make([]string, len(channels))
-	for i, ch := range channels {
-		in[i] = c.args.add(ch)
-	}
-	c.parts = append(c.parts, "d.channel IN ("+strings.Join(in, ", ")+")")
-	c.parts = append(c.parts, "d.status IN ('sent', 'delivered', 'responded')")
+	c := s.replyTargets("d.", channels, address, since)
 	rows, err := s.q.QueryContext(ctx, `SELECT `+replyDeliveryColumns+`, sv.key, sv.updated_at, `+replyResponseColumns+`
 		FROM deliveries d
 		LEFT JOIN surveys sv ON sv.key = d.survey_key
@@ -224,17 +214,10 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 	if err := kind.CheckScore(r.Score); err != nil {
 		return false, false, fmt.Errorf("store: %s: %w", op, err)
 	}
-	id, err := uuid.NewV7()
+	row, err := s.newResponseRow(r)
 	if err != nil {
 		return false, false, fmt.Errorf("store: %s: %w", op, err)
 	}
-	row := *r
-	row.ID = id.String()
-	row.UpdatedAt = s.now()
-	if row.CreatedAt.IsZero() {
-		row.CreatedAt = row.UpdatedAt
-	}
-	row.CreatedAt = utc(row.CreatedAt)
 	if row.Category == "" {
 		row.Category = kind.CategoryOf(row.Score)
 	}

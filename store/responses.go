@@ -25,11 +25,12 @@ const responseColumns = `id, delivery_id, survey_key, contact_id, channel, local
 // score outside the kind's range is refused (survey.ErrScoreOutOfRange).
 // CreatedAt, when set on a new response, is kept (for imports); otherwise
 // it is now. ErrNotFound if the delivery does not exist.
-func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, err error) {
-	op := fmt.Sprintf("save response to delivery %q", r.DeliveryID)
+// newResponseRow is r as a new row: a fresh ID, UpdatedAt now, CreatedAt
+// that unless given. An existing answer keeps its own ID and CreatedAt.
+func (s *Store) newResponseRow(r *Response) (Response, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return false, fmt.Errorf("store: %s: %w", op, err)
+		return Response{}, err
 	}
 	row := *r
 	row.ID = id.String()
@@ -38,6 +39,15 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 		row.CreatedAt = row.UpdatedAt
 	}
 	row.CreatedAt = utc(row.CreatedAt)
+	return row, nil
+}
+
+func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, err error) {
+	op := fmt.Sprintf("save response to delivery %q", r.DeliveryID)
+	row, err := s.newResponseRow(r)
+	if err != nil {
+		return false, fmt.Errorf("store: %s: %w", op, err)
+	}
 	err = s.InTx(ctx, func(tx *Store) error {
 		var (
 			d    Delivery
