@@ -23,7 +23,7 @@ test-race: ## tests with the race detector
 test-integration: ## tests on the local Redis and PostgreSQL
 	NPSGATE_TEST_REDIS=$${NPSGATE_TEST_REDIS:-redis://127.0.0.1:6379} \
 	NPSGATE_TEST_POSTGRES=$${NPSGATE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable} \
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
@@ -31,6 +32,11 @@ type Config struct {
 		MaxBodyBytes int64 `yaml:"max_body_bytes" env:"NPSGATE_HTTP_MAX_BODY_BYTES"`
 		// MaxImportBytes caps a contact import's CSV. Default 1 GiB.
 		MaxImportBytes int64 `yaml:"max_import_bytes" env:"NPSGATE_HTTP_MAX_IMPORT_BYTES"`
+		// TrustedProxies are the IPs or CIDRs of the load balancers in
+		// front of the gateway: only from them is X-Forwarded-For
+		// believed. Default none, because per-IP limits on the public
+		// pages are worthless if any client can name its own address.
+		TrustedProxies []string `yaml:"trusted_proxies" env:"NPSGATE_HTTP_TRUSTED_PROXIES"`
 	} `yaml:"http"`
 
 	// PublicURL is the base of every link in a message (reply page,
@@ -68,7 +74,10 @@ type Config struct {
 		// relay in the benchmark).
 		PoolSize int `yaml:"pool_size" env:"NPSGATE_SMTP_POOL_SIZE"`
 		// UnsubscribeMailto is the mailto: address in List-Unsubscribe.
-		// Default unsubscribe@<domain of From>.
+		// Default unsubscribe@<domain of From>; "none" leaves it out.
+		// npsgate does not read that mailbox: mail to it has the subject
+		// "unsubscribe <token>", and whatever receives it must record the
+		// opt-out (POST /u/<token>), or the opt-out is lost.
 		UnsubscribeMailto string `yaml:"unsubscribe_mailto" env:"NPSGATE_SMTP_UNSUBSCRIBE_MAILTO"`
 	} `yaml:"smtp"`
 
@@ -394,6 +403,9 @@ func (c *Config) fillDefaults() {
 			c.SMTP.UnsubscribeMailto = "unsubscribe@" + a.Address[strings.LastIndex(a.Address, "@")+1:]
 		}
 	}
+	if strings.EqualFold(c.SMTP.UnsubscribeMailto, "none") {
+		c.SMTP.UnsubscribeMailto = ""
+	}
 	if c.Twilio.APIURL == "" {
 		c.Twilio.APIURL = "https://api.twilio.com"
 	}
@@ -508,11 +520,25 @@ func (c *Config) Validate() error {
 	default:
 		return bad("smtp.starttls", fmt.Sprintf("want mandatory, opportunistic or none, got %q", c.SMTP.StartTLS))
 	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return bad("http.trusted_proxies", fmt.Sprintf("%q is not an IP address or CIDR", p))
+		}
+	}
 	if c.SMTP.PoolSize < 1 || c.SMTP.PoolSize > 100 {
 		return bad("smtp.pool_size", "must be between 1 and 100")
 	}
-	if t := c.Throttle; t.RelationshipDays < 0 || t.TransactionalDays < 0 || t.UnansweredDays < 0 {
-		return bad("throttle.relationship_days", "fatigue days must not be negative")
+	for _, d := range []struct {
+		key  string
+		days int
+	}{
+		{"throttle.relationship_days", c.Throttle.RelationshipDays},
+		{"throttle.transactional_days", c.Throttle.TransactionalDays},
+		{"throttle.unanswered_days", c.Throttle.UnansweredDays},
+	} {
+		if d.days < 0 {
+			return bad(d.key, "fatigue days must not be negative")
+		}
 	}
 	if c.Throttle.AccountCap < 0 {
 		return bad("throttle.account_cap", "must not be negative")

@@ -172,7 +172,8 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 		g.handler, err = httpapi.New(httpapi.Config{
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
 			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxImportBytes: cfg.HTTP.MaxImportBytes,
-			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
+			TrustedProxies: cfg.HTTP.TrustedProxies,
+			ReplyWindow:    time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
 			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
 			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
 			Ready: func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },

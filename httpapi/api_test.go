@@ -109,6 +109,8 @@ func (h *harness) do(method, path string, body any, header ...string) answer {
 		r = strings.NewReader(b)
 	case []byte:
 		r = bytes.NewReader(b)
+	case io.Reader:
+		r = b // a reader of unknown length goes out chunked, with no Content-Length
 	default:
 		j, _ := json.Marshal(b)
 		r = bytes.NewReader(j)
@@ -201,6 +203,8 @@ func TestBadInput(t *testing.T) {
 		{name: "no address for channel", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"channel": "sms"}), status: 400, field: "contact.phone", noContact: true},
 		{name: "unknown contact by id", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "ghost"}}), status: 400, field: "contact.external_id"},
 		{name: "body over 1 MiB", method: "POST", path: "/v1/triggers", body: big, status: 413, code: "body_too_large", noContact: true},
+		{name: "body over 1 MiB, chunked", method: "POST", path: "/v1/triggers", body: struct{ io.Reader }{strings.NewReader(big)}, status: 413, code: "body_too_large", noContact: true},
+		{name: "opt-out in a trigger", method: "POST", path: "/v1/triggers", body: trigger(map[string]any{"contact": map[string]any{"external_id": "c1", "email": "a@example.com", "opted_out_at": "2026-01-01T00:00:00Z"}}), status: 400, field: "contact.opted_out_at"},
 		{name: "missing api key", method: "POST", path: "/v1/triggers", body: trigger(nil), header: []string{"Authorization", ""}, status: 401, code: "unauthorized", noContact: true},
 		{name: "wrong api key", method: "POST", path: "/v1/triggers", body: trigger(nil), header: []string{"Authorization", "Bearer test-key-0123456789abcdeX"}, status: 401, code: "unauthorized", noContact: true},
 		{name: "basic auth is not a key", method: "GET", path: "/v1/surveys", header: []string{"Authorization", "Basic dGVzdDp0ZXN0"}, status: 401},
@@ -238,6 +242,19 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := h.store.GetContact(context.Background(), "c1"); err == nil {
 		t.Fatal("a refused request saved its contact")
+	}
+	// Nothing refused may leave a delivery or a message behind.
+	counts, err := h.store.DeliveryCounts(context.Background(), "onboarding", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, n := range counts {
+		if n != 0 {
+			t.Errorf("a refused request left %d %s deliveries", n, status)
+		}
+	}
+	if msgs, err := h.store.ListOutbox(context.Background(), 10, 0); err != nil || len(msgs) != 0 {
+		t.Errorf("a refused request left outbox messages: %v %v", len(msgs), err)
 	}
 	if _, err := h.store.GetSurvey(context.Background(), "k4"); err == nil {
 		t.Fatal("a survey with a broken template was saved")
@@ -461,5 +478,75 @@ func TestEraseAndExportContact(t *testing.T) {
 	}
 	if a := h.do("DELETE", "/v1/contacts/admin-42", nil); a.status != 404 {
 		t.Fatalf("second erase: %d", a.status)
+	}
+}
+
+// A client reading "nps" must find the key whether or not anyone answered:
+// null before the first response, a number after.
+func TestResultsShapeWithoutResponses(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	res := h.do("GET", "/v1/results?survey=onboarding", nil)
+	if res.status != 200 {
+		t.Fatalf("results: %d %s", res.status, res.raw)
+	}
+	for _, k := range []string{"nps", "score", "margin_of_error", "response_rate"} {
+		v, ok := res.body[k]
+		if !ok || v != nil {
+			t.Errorf("%s: present=%v value=%v, want null: %s", k, ok, v, res.raw)
+		}
+	}
+	if res.body["responses"] != 0.0 {
+		t.Errorf("responses: %v", res.body["responses"])
+	}
+}
+
+// An answer can be changed for 7 days, then it is locked; once the reply
+// window is over the link leads to a friendly 404, for GET and POST alike.
+func TestReplyPageWindows(t *testing.T) {
+	h := newHarness(t)
+	h.createSurvey()
+	tr := h.do("POST", "/v1/triggers", trigger(map[string]any{"delay": nil}))
+	id := tr.body["delivery_id"].(string)
+	d, err := h.store.GetDelivery(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := h.form("/r/"+d.Token, url.Values{"score": {"4"}}); a.status != 200 {
+		t.Fatalf("answer: %d", a.status)
+	}
+	h.now = h.now.Add(6 * 24 * time.Hour)
+	if a := h.form("/r/"+d.Token, url.Values{"score": {"6"}}); a.status != 200 {
+		t.Fatalf("change on day 6: %d", a.status)
+	}
+	h.now = h.now.Add(2 * 24 * time.Hour)
+	if a := h.form("/r/"+d.Token, url.Values{"score": {"10"}}); a.status != http.StatusConflict {
+		t.Fatalf("change on day 8: %d, want 409", a.status)
+	}
+	r, err := h.store.GetResponseByDelivery(context.Background(), id)
+	if err != nil || r.Score != 6 {
+		t.Fatalf("after the lock: %+v %v, want score 6", r, err)
+	}
+
+	tr = h.do("POST", "/v1/triggers", trigger(map[string]any{"delay": nil, "idempotency_key": "second", "throttle_days": 0}))
+	d2, err := h.store.GetDelivery(context.Background(), tr.body["delivery_id"].(string))
+	if err != nil {
+		t.Fatalf("second trigger: %v %s", err, tr.raw)
+	}
+	h.now = d2.ExpiresAt.Add(time.Hour)
+	resp, err := http.Get(h.srv.URL + "/r/" + d2.Token + "?score=9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(page), "<html") {
+		t.Fatalf("expired link GET: %d\n%s", resp.StatusCode, page)
+	}
+	if a := h.form("/r/"+d2.Token, url.Values{"score": {"9"}}); a.status != http.StatusNotFound {
+		t.Fatalf("expired link POST: %d, want 404", a.status)
+	}
+	if _, err := h.store.GetResponseByDelivery(context.Background(), d2.ID); err == nil {
+		t.Fatal("an expired link recorded an answer")
 	}
 }

@@ -35,9 +35,12 @@ type resultsJSON struct {
 	Detractors bucketJSON   `json:"detractors"`
 	// Score is NPS for nps surveys (also under "nps"), % satisfied for
 	// csat, mean for ces; null when there are no responses.
-	Score         *float64 `json:"score"`
-	NPS           *float64 `json:"nps,omitempty"`
-	MarginOfError *float64 `json:"margin_of_error"`
+	Score *float64 `json:"score"`
+	// NPS is there for every nps survey (null with no responses, like
+	// score) and absent for csat and ces: a client reading "nps" must not
+	// see the key come and go with the data.
+	NPS           **float64 `json:"nps,omitempty"`
+	MarginOfError *float64  `json:"margin_of_error"`
 	// Reached counts deliveries that left the gateway (sent, delivered or
 	// responded); ResponseRate is responded of reached, in percent.
 	Reached      int      `json:"reached"`
@@ -124,9 +127,9 @@ func (a *API) results(c *gin.Context) {
 	if !s.Empty() {
 		score, moe := s.Score, s.MarginOfError
 		out.Score, out.MarginOfError = &score, &moe
-		if sv.Kind == survey.NPS {
-			out.NPS = &score
-		}
+	}
+	if sv.Kind == survey.NPS {
+		out.NPS = &out.Score
 	}
 	responded := counts[store.StatusResponded]
 	out.Reached = counts[store.StatusSent] + counts[store.StatusDelivered] + responded

@@ -42,6 +42,9 @@ type Config struct {
 	// ReplyWindow is how long a reply link stays valid after sending,
 	// unless the survey sets its own. Default 30 days.
 	ReplyWindow time.Duration
+	// TrustedProxies (IPs or CIDRs) may set X-Forwarded-For; nobody else
+	// can choose the address the per-IP limits count.
+	TrustedProxies []string
 	// EditWindow is how long after answering a contact may change the
 	// answer. Default 7 days.
 	EditWindow time.Duration
@@ -150,7 +153,13 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		a.keys = append(a.keys, key)
 	}
-	return a.routes(), nil
+	r := a.routes()
+	// nil trusts no proxy: ClientIP is then the peer address, which a
+	// client cannot forge with X-Forwarded-For.
+	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	return r, nil
 }
 
 func (a *API) routes() *gin.Engine {
@@ -263,7 +272,11 @@ func parseAPIKey(s string) (apiKey, error) {
 // through timing; every key is compared, whichever matches.
 func (a *API) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
+	// The scheme is case-insensitive (RFC 7235 section 2.1): "bearer" is
+	// a Bearer token too, not a missing one.
+	scheme, token, ok := strings.Cut(h, " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
+	token = strings.TrimSpace(token)
 	if !ok || token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="npsgate"`)
 		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing API key: send Authorization: Bearer <key>"})

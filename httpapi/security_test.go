@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ func TestScopedAndHashedKeys(t *testing.T) {
 	h.createSurvey()
 	if a := h.do("GET", "/v1/surveys", nil, "Authorization", "Bearer hashed-key-0123456789"); a.status != 200 {
 		t.Fatalf("hashed key: %d", a.status)
+	}
+	if a := h.do("GET", "/v1/surveys", nil, "Authorization", "bearer hashed-key-0123456789"); a.status != 200 {
+		t.Fatalf("the scheme is case-insensitive (RFC 7235), lowercase bearer: %d", a.status)
 	}
 	if a := h.do("POST", "/v1/triggers", trigger(nil), "Authorization", "Bearer crm-key-0123456789"); a.status != 202 {
 		t.Fatalf("triggers key on triggers: %d %s", a.status, a.raw)
@@ -114,5 +118,43 @@ func TestReplyPageRateLimit(t *testing.T) {
 	}
 	if !got429 {
 		t.Fatal("token guessing is not limited")
+	}
+}
+
+// The per-IP limit counts the peer, not what a client claims in
+// X-Forwarded-For, unless the peer is a configured proxy.
+func TestReplyPageRateLimitForwardedFor(t *testing.T) {
+	getAs := func(h *harness, ip string) int {
+		req, _ := http.NewRequest("GET", h.srv.URL+"/r/AAAAAAAAAAAAAAAAAAAAAA", nil)
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Addresses of this run only: the limiter's Redis outlives the test.
+	base := time.Now().UnixNano()
+	forged := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", byte(base>>8), byte(base), i+1) }
+
+	untrusted := newHarness(t, func(c *httpapi.Config) { c.ReplyPagePerMinute = 2 })
+	limited := false
+	for i := 0; i < 12 && !limited; i++ {
+		limited = getAs(untrusted, forged(i)) == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("a new X-Forwarded-For on every request escaped the per-IP limit")
+	}
+
+	base++
+	proxied := newHarness(t, func(c *httpapi.Config) {
+		c.ReplyPagePerMinute = 2
+		c.TrustedProxies = []string{"127.0.0.1", "::1"}
+	})
+	for i := 0; i < 12; i++ {
+		if code := getAs(proxied, forged(100+i)); code != http.StatusNotFound {
+			t.Fatalf("client %d behind a trusted proxy: %d, want 404 (each client has its own limit)", i, code)
+		}
 	}
 }

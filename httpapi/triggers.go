@@ -83,6 +83,12 @@ func (a *API) createTrigger(c *gin.Context) {
 		a.fail(c, badField("contact", "contact is required: {\"external_id\": …} of a saved contact, or its fields to save"))
 		return
 	}
+	if in.Contact.OptedOutAt != nil {
+		// An opt-out comes from the person (STOP, unsubscribe), never from
+		// the system that fires triggers.
+		a.fail(c, badField("contact.opted_out_at", "opted_out_at is set by an opt-out, not by a trigger"))
+		return
+	}
 	if in.ThrottleDays != nil && (*in.ThrottleDays < 0 || *in.ThrottleDays > 3650) {
 		a.fail(c, badField("throttle_days", "throttle_days must be from 0 to 3650"))
 		return
