@@ -103,7 +103,7 @@ func TestTrendAndSignificance(t *testing.T) {
 	}
 	// CSAT: a change is in percentage points.
 	c, m, sig, ok := Compare(survey.Summarize(survey.CSAT, survey.Tally{5: 50, 1: 50}), survey.Summarize(survey.CSAT, survey.Tally{5: 80, 1: 20}))
-	if !ok || c != 30 || !sig || m <= 0 || m >= 30 {
-		t.Errorf("CSAT 50%% → 80%% on 100 each: change %v ±%v significant %v", c, m, sig)
+	if !ok || c != 30 || sig != Significant || m <= 0 || m >= 30 {
+		t.Errorf("CSAT 50%% → 80%% on 100 each: change %v ±%v %v", c, m, sig)
 	}
 }

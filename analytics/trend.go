@@ -6,6 +6,20 @@ import (
 	"github.com/npsgate/npsgate/survey"
 )
 
+// Significance says what a change from one period to the next means.
+type Significance string
+
+const (
+	// Significant is a change larger than its margin of error: a move the
+	// sample sizes cannot explain (at 95%).
+	Significant Significance = "significant"
+	// WithinMargin is a change no larger than its margin of error.
+	WithinMargin Significance = "within_margin"
+	// TooFew is a change between periods of which one has fewer than
+	// MinResponses answers: too few to tell, whatever the numbers.
+	TooFew Significance = "too_few"
+)
+
 // Point is one period of a trend.
 type Point struct {
 	Label   string
@@ -17,9 +31,10 @@ type Point struct {
 	// margins combined as independent samples, √(m₁² + m₂²). It is wider
 	// than either margin alone.
 	ChangeMargin *float64
-	// Significant is true when |Change| is larger than ChangeMargin: a
-	// move the sample sizes cannot explain (at 95%). It is never true
-	// when either period has fewer than MinResponses answers.
+	// Significance is what Change means; empty when Change is nil.
+	Significance Significance
+	// Significant is Significance == Significant, for the API's old
+	// boolean.
 	Significant bool
 }
 
@@ -29,16 +44,22 @@ type Point struct {
 const MinResponses = 10
 
 // Compare returns the change from prev to cur, its margin of error and
-// whether it is significant; ok is false when either has no responses.
-func Compare(prev, cur survey.Summary) (change, margin float64, significant, ok bool) {
+// what it means; ok is false when either has no responses.
+func Compare(prev, cur survey.Summary) (change, margin float64, sig Significance, ok bool) {
 	if prev.Empty() || cur.Empty() {
-		return 0, 0, false, false
+		return 0, 0, "", false
 	}
 	change = round1(cur.Score - prev.Score)
 	margin = round1(math.Hypot(prev.MarginOfError, cur.MarginOfError))
-	// A move of 0 never is significant.
-	significant = math.Abs(change) > margin && prev.Responses >= MinResponses && cur.Responses >= MinResponses
-	return change, margin, significant, true
+	switch {
+	case prev.Responses < MinResponses || cur.Responses < MinResponses:
+		sig = TooFew
+	case math.Abs(change) > margin: // a move of 0 never is
+		sig = Significant
+	default:
+		sig = WithinMargin
+	}
+	return change, margin, sig, true
 }
 
 // Trend summarizes tallies[i], the responses of the period labelled
@@ -54,7 +75,8 @@ func Trend(kind survey.Kind, labels []string, tallies []survey.Tally) []Point {
 			continue
 		}
 		if c, m, sig, ok := Compare(out[i-1].Summary, out[i].Summary); ok {
-			out[i].Change, out[i].ChangeMargin, out[i].Significant = &c, &m, sig
+			out[i].Change, out[i].ChangeMargin = &c, &m
+			out[i].Significance, out[i].Significant = sig, sig == Significant
 		}
 	}
 	return out

@@ -86,12 +86,45 @@ func (s Schedule) Next(after time.Time) (time.Time, bool) {
 		}
 	}
 	// robfig/cron computes in the location of the time it is given, which
-	// is how "09:00 in Asia/Shanghai" stays 09:00 there across DST.
-	next := sched.Next(after.In(loc))
-	if next.IsZero() {
-		return time.Time{}, false
+	// is how "09:00 in Asia/Shanghai" stays 09:00 there across DST. It
+	// matches wall clocks, so on the night the clocks go back it matches
+	// the repeated hour twice: "30 1 * * *" in America/New_York fires at
+	// 01:30 EDT and again at 01:30 EST an hour later. A campaign must not
+	// run twice for one local date and time, so the repeat is skipped.
+	// (On the night they go forward a time in the skipped hour does not
+	// exist and robfig/cron skips that day: "30 2 * * *" has no run on
+	// that date.)
+	next := after.In(loc)
+	// A repeated hour holds at most 60 matches of a cron (one a minute),
+	// a repeated two hours 120; a day's minutes bound the loop anyway.
+	for i := 0; i < 24*60; i++ {
+		next = sched.Next(next)
+		if next.IsZero() {
+			return time.Time{}, false
+		}
+		if !repeatedWallClock(next, loc) {
+			return next.UTC(), true
+		}
 	}
-	return next.UTC(), true
+	return time.Time{}, false
+}
+
+// repeatedWallClock reports whether the wall clock in loc read what it
+// reads at t already, shortly before: t is in the hour (or half hour, in
+// a few zones) that a fall-back transition repeats.
+func repeatedWallClock(t time.Time, loc *time.Location) bool {
+	l := t.In(loc)
+	_, off := l.Zone()
+	for _, back := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		e := t.Add(-back).In(loc)
+		if _, eoff := e.Zone(); eoff == off {
+			continue // no transition between: the wall clock moved by back
+		}
+		if e.Year() == l.Year() && e.YearDay() == l.YearDay() && e.Hour() == l.Hour() && e.Minute() == l.Minute() && e.Second() == l.Second() {
+			return true
+		}
+	}
+	return false
 }
 
 // Window is a weekly send window, read in each contact's time zone: no

@@ -153,3 +153,55 @@ func TestDrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCronAcrossDSTTransitions: robfig/cron matches wall clocks, so on the
+// night the clocks go back in America/New_York "30 1 * * *" matches 01:30
+// EDT and 01:30 EST; the campaign runs once for that local date and time.
+// On the night they go forward 02:30 does not exist and that day has no
+// run (robfig/cron's behaviour, kept and pinned here).
+func TestCronAcrossDSTTransitions(t *testing.T) {
+	ny := mustLoc(t, "America/New_York")
+	tests := []struct {
+		name, cron string
+		from       time.Time
+		want       []string // local times of the next runs
+	}{
+		{"fall back, once at 01:30", "30 1 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-11-01 01:30 EDT", "2026-11-02 01:30 EST", "2026-11-03 01:30 EST"}},
+		{"fall back, every half hour in the repeated hour", "*/30 1 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-11-01 01:00 EDT", "2026-11-01 01:30 EDT", "2026-11-02 01:00 EST"}},
+		{"fall back, every minute in the repeated hour", "* 1 * * *", time.Date(2026, 11, 1, 5, 58, 0, 0, time.UTC),
+			[]string{"2026-11-01 01:59 EDT", "2026-11-02 01:00 EST"}},
+		{"fall back, the hour after is not a repeat", "30 2 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-11-01 02:30 EST", "2026-11-02 02:30 EST"}},
+		{"spring forward, 02:30 does not exist that day", "30 2 * * *", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-03-09 02:30 EDT", "2026-03-10 02:30 EDT"}},
+		{"spring forward, 01:30 is unaffected", "30 1 * * *", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-03-08 01:30 EST", "2026-03-09 01:30 EDT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Schedule{Kind: "cron", Cron: tt.cron, TimeZone: "America/New_York"}
+			at := tt.from
+			var got []string
+			for range tt.want {
+				next, ok := s.Next(at)
+				if !ok {
+					t.Fatal("no next run")
+				}
+				got = append(got, next.In(ny).Format("2006-01-02 15:04 MST"))
+				at = next
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("runs %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A clock a few seconds past the first 01:30 (the run's own start)
+	// must not find the repeat either.
+	s := Schedule{Kind: "cron", Cron: "30 1 * * *", TimeZone: "America/New_York"}
+	next, _ := s.Next(time.Date(2026, 11, 1, 5, 30, 3, 0, time.UTC))
+	if want := time.Date(2026, 11, 2, 6, 30, 0, 0, time.UTC); !next.Equal(want) {
+		t.Fatalf("after the first 01:30: %v, want %v", next, want)
+	}
+}

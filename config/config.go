@@ -196,6 +196,16 @@ type Config struct {
 		SchedulerInterval Duration `yaml:"scheduler_interval" env:"NPSGATE_WORKER_SCHEDULER_INTERVAL"`
 	} `yaml:"worker"`
 
+	Dashboard struct {
+		// SessionSecret signs dashboard sessions (at least 32
+		// characters). Empty: a random secret is made once and kept in
+		// Redis, shared by every API replica. Changing it ends every
+		// session.
+		SessionSecret string `yaml:"session_secret" env:"NPSGATE_DASHBOARD_SESSION_SECRET"`
+		// SessionTTL is how long a dashboard login lasts. Default 12h.
+		SessionTTL Duration `yaml:"session_ttl" env:"NPSGATE_DASHBOARD_SESSION_TTL"`
+	} `yaml:"dashboard"`
+
 	Survey struct {
 		// ReplyWindow is how long a reply link stays valid after sending,
 		// unless the survey sets its own. Default 720h (30 days).
@@ -519,6 +529,12 @@ func (c *Config) Validate() error {
 	case "mandatory", "opportunistic", "none":
 	default:
 		return bad("smtp.starttls", fmt.Sprintf("want mandatory, opportunistic or none, got %q", c.SMTP.StartTLS))
+	}
+	if n := len(c.Dashboard.SessionSecret); n > 0 && n < 32 {
+		return bad("dashboard.session_secret", fmt.Sprintf("must be at least 32 characters, got %d", n))
+	}
+	if c.Dashboard.SessionTTL < 0 {
+		return bad("dashboard.session_ttl", "must not be negative")
 	}
 	for _, p := range c.HTTP.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {

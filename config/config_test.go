@@ -76,6 +76,8 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"NPSGATE_WORKER_CONCURRENCY": "many"}, "worker.concurrency"},
 		{map[string]string{"NPSGATE_SURVEY_REPLY_WINDOW": "7 days"}, "survey.reply_window"},
 		{map[string]string{"NPSGATE_LOG_LEVEL": "loud"}, "log.level"},
+		{map[string]string{"NPSGATE_DASHBOARD_SESSION_SECRET": "short"}, "dashboard.session_secret"},
+		{map[string]string{"NPSGATE_HTTP_TRUSTED_PROXIES": "10.0.0.0/8,lb.internal"}, "http.trusted_proxies"},
 		{map[string]string{"NPSGATE_THROTTLE_RELATIONSHIP_DAYS": "-1"}, "throttle.relationship_days"},
 		{map[string]string{"NPSGATE_THROTTLE_TRANSACTIONAL_DAYS": "-1"}, "throttle.transactional_days"},
 		{map[string]string{"NPSGATE_THROTTLE_UNANSWERED_DAYS": "-1"}, "throttle.unanswered_days"},

@@ -38,6 +38,21 @@
 // has no header or no external_id column, a row larger than MaxRowBytes, or
 // more than Options.MaxRows rows, fails the import: the rows before the
 // fault are written, none after it.
+//
+// # The job
+//
+// The import is recorded (Options.Started hears of it) before the file is
+// read, and every batch is written with the import's progress in one
+// transaction, so GET /v1/imports/{id} shows what is stored while the file
+// still arrives. A file that arrives slowly is written at least every
+// FlushInterval, so its rows show as they come; an import with nothing to
+// write still touches its record every Heartbeat, so that SweepStale can
+// tell it from one whose process died.
+//
+// An upload that stops (the client goes away, the reader fails, ctx is
+// canceled) fails the import, but every row read before that is written
+// and counted first: writes do not share the fate of the request that
+// brought the rows, only a bound of their own.
 package contactimport
 
 import (
@@ -49,6 +64,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/npsgate/npsgate/store"
@@ -67,6 +83,10 @@ const (
 	// (a binary file, an unclosed quote) fails the import instead of filling
 	// memory.
 	MaxRowBytes = 1 << 20
+	// DefaultFlushInterval is Options.FlushInterval when zero.
+	DefaultFlushInterval = time.Second
+	// DefaultHeartbeat is Options.Heartbeat when zero.
+	DefaultHeartbeat = 30 * time.Second
 )
 
 // ErrInvalidFile is wrapped by the error of Run when the file itself cannot
@@ -93,8 +113,20 @@ type Options struct {
 	// MaxRows is the most data rows a file may have; zero means
 	// DefaultMaxRows.
 	MaxRows int
+	// FlushInterval is the longest a row read waits to be written when the
+	// file arrives too slowly to fill a batch: a smaller batch is written
+	// then, so progress follows the upload. Zero means DefaultFlushInterval.
+	FlushInterval time.Duration
+	// Heartbeat is how often an import with nothing to write records that
+	// it is alive (its UpdatedAt). Zero means DefaultHeartbeat; it must stay
+	// well below StaleAfter.
+	Heartbeat time.Duration
 	// Logger receives a line when an import starts and ends; nil discards.
 	Logger *slog.Logger
+	// Started, when set, is called once the import is recorded and before
+	// the file is read, in the goroutine of Run, with a copy of the record:
+	// the place to tell a client the id to follow.
+	Started func(*store.Import)
 	// Progress, when set, is called after each batch is committed, with
 	// the import as committed so far, and once more with the finished
 	// import that Run returns. Calls come one at a time, in order, but not
@@ -111,16 +143,28 @@ func (o Options) withDefaults() Options {
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
 	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
 
-// finishTimeout bounds the writes that record the end of an import, which
-// run even when ctx is canceled so that a dropped upload does not leave it
-// running.
-const finishTimeout = 10 * time.Second
+const (
+	// finishTimeout bounds the writes that record the end of an import,
+	// which run even when ctx is canceled so that a dropped upload does not
+	// leave it running.
+	finishTimeout = 10 * time.Second
+	// writeTimeout bounds the write of one batch. Writes outlive ctx, so
+	// that the rows of an upload cut short are kept; this is what stops a
+	// database that does not answer from holding the import forever.
+	writeTimeout = time.Minute
+)
 
 // Run imports the contacts of the CSV file r into st, recording the import
 // (see the package documentation for the format and what a row does). It
@@ -135,6 +179,10 @@ const finishTimeout = 10 * time.Second
 // the context's otherwise. When the record cannot even be created, the
 // import is nil.
 //
+// When ctx is canceled Run stops reading at the next row, writes the rows
+// it has read, and fails the import; a reader that blocks must be unblocked
+// by its owner (an HTTP body is, when its connection goes).
+//
 // Run reads and validates the next batch while the last one is written, so
 // it holds at most three batches of rows in memory whatever the size of
 // the file.
@@ -146,6 +194,10 @@ func Run(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*stor
 	}
 	log := opts.Logger.With("import", rec.ID, "filename", opts.Filename)
 	log.InfoContext(ctx, "contact import started")
+	if opts.Started != nil {
+		started := *rec
+		opts.Started(&started)
+	}
 	im := &importer{
 		st:   st,
 		opts: opts,
@@ -192,23 +244,28 @@ func Run(ctx context.Context, st *store.Store, r io.Reader, opts Options) (*stor
 // failMessage is the Message of a failed import: the cause and how far the
 // import got.
 func failMessage(err error, rows int) string {
-	how := "no rows were processed"
-	if rows > 0 {
-		how = fmt.Sprintf("the first %d rows were processed, none after", rows)
-	}
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("import canceled (%v); %s", err, how)
+		return fmt.Sprintf("import canceled (%v); %s", err, processed(rows))
 	case errors.Is(err, ErrInvalidFile):
-		return strings.TrimPrefix(err.Error(), ErrInvalidFile.Error()+": ") + "; " + how
+		return strings.TrimPrefix(err.Error(), ErrInvalidFile.Error()+": ") + "; " + processed(rows)
 	}
-	return fmt.Sprintf("%v; %s", err, how)
+	return fmt.Sprintf("%v; %s", err, processed(rows))
+}
+
+// processed says how far a failed import got.
+func processed(rows int) string {
+	if rows == 0 {
+		return "no rows were processed"
+	}
+	return fmt.Sprintf("the first %d rows were processed, none after", rows)
 }
 
 // importer is the state of one Run. Two goroutines share the work: Run's
 // reads and validates rows into batches, and a writer writes each batch
-// while the next is read. The writer is alone in writing rec and kept
-// until it ends.
+// while the next is read, and takes the rows read so far itself when the
+// file is slow to come. The writer is alone in writing rec and kept until
+// it ends.
 type importer struct {
 	st   *store.Store
 	opts Options
@@ -216,9 +273,14 @@ type importer struct {
 
 	// The reader's.
 	v            validator
-	cur          *batch
 	rows, failed int // every row read, every row refused
 	sent         int // errors handed to the writer (at most MaxImportErrors+1)
+
+	// mu is held to change cur and to hand a batch to todo, so that a
+	// batch the writer takes from cur is never ahead of one in todo.
+	mu   sync.Mutex
+	cur  *batch
+	todo chan *batch
 
 	// The writer's.
 	kept []store.ImportError // the first MaxImportErrors committed, for snapshots
@@ -227,60 +289,50 @@ type importer struct {
 // batch is the rows read since the previous batch: the valid ones, the
 // errors of the others, and the totals of the import up to its end.
 type batch struct {
+	n            int // rows read into this batch
 	contacts     []*store.Contact
 	errs         []store.ImportError
 	rows, failed int
 }
 
+// errStopped is read's error when ctx ended the reading.
+var errStopped = errors.New("reading stopped")
+
 // run reads r and writes its rows. A batch is written only after all
 // those before it, so whatever stops the import, the rows written are the
-// first ones of the file.
+// first ones of the file; and every row read is handed to the writer, so
+// whatever stops the reading, the rows counted are the rows read.
 func (im *importer) run(ctx context.Context, r io.Reader) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	// One batch queued while one is written and one read: three in memory
 	// at most.
-	todo := make(chan *batch, 1)
+	im.todo = make(chan *batch, 1)
 	var werr error
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		for b := range todo {
-			if werr == nil {
-				if werr = im.write(ctx, b); werr != nil {
-					stop()
-				}
-			}
-		}
+		werr = im.writeLoop(context.WithoutCancel(ctx), stop)
 	}()
-	rerr := im.read(rctx, r, todo)
-	close(todo)
+	rerr := im.read(rctx, r)
+	close(im.todo)
 	<-written
-	if rerr == nil && werr == nil {
-		// The reader stopped early only if ctx was canceled.
+	if errors.Is(rerr, errStopped) {
+		// The writer failed, or ctx ended.
+		if werr != nil {
+			return werr
+		}
 		return ctx.Err()
 	}
 	return errors.Join(rerr, werr)
 }
 
-// read reads rows into batches and hands them to todo. It returns the
-// file's fault, if any, after handing over the rows before it, and nil,
-// leaving rows unsent, when ctx is done.
-func (im *importer) read(ctx context.Context, r io.Reader, todo chan<- *batch) error {
-	send := func() bool {
-		b := im.cur
-		if b == nil {
-			return true
-		}
-		im.cur = nil
-		b.rows, b.failed = im.rows, im.failed
-		select {
-		case todo <- b:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+// read reads rows into batches and hands them to the writer. It returns
+// the file's fault, if any, after handing over the rows before it, and
+// errStopped when ctx ended first.
+func (im *importer) read(ctx context.Context, r io.Reader) error {
+	// Whatever ends the reading, the rows read are written.
+	defer im.handOver()
 
 	br := bufio.NewReaderSize(r, 64<<10)
 	if err := skipBOM(br); err != nil {
@@ -306,10 +358,13 @@ func (im *importer) read(ctx context.Context, r io.Reader, todo chan<- *batch) e
 	}
 
 	for {
+		if ctx.Err() != nil {
+			return errStopped
+		}
 		lim.reset()
 		record, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if lim.exceeded {
 			err = fmt.Errorf("%w: data row %d is larger than %d bytes", ErrInvalidFile, im.rows+1, MaxRowBytes)
@@ -321,47 +376,137 @@ func (im *importer) read(ctx context.Context, r io.Reader, todo chan<- *batch) e
 		}
 		if err != nil {
 			// What was read before the fault is written, and nothing after.
-			send()
 			return err
-		}
-		if im.cur == nil {
-			im.cur = &batch{contacts: make([]*store.Contact, 0, im.opts.BatchSize)}
 		}
 		im.rows++
 		c, field, reason := cols.contact(record)
 		if c != nil {
 			var ok bool
-			if field, reason, ok = im.v.validate(c); ok {
-				im.cur.contacts = append(im.cur.contacts, c)
-			} else {
+			if field, reason, ok = im.v.validate(c); !ok {
 				c = nil
 				if a, ok := strings.CutPrefix(field, "attributes."); ok {
 					field = a // the column is the attribute's name
 				}
 			}
 		}
+		var rowErr *store.ImportError
 		if c == nil {
 			im.failed++
 			// One past the cap, so that the store sets ErrorsTruncated.
 			if im.sent <= store.MaxImportErrors {
-				im.cur.errs = append(im.cur.errs, store.ImportError{Row: im.rows, Field: field, Reason: reason})
+				rowErr = &store.ImportError{Row: im.rows, Field: field, Reason: reason}
 				im.sent++
 			}
 		}
-		if im.rows%im.opts.BatchSize == 0 && !send() {
-			return nil
+		im.add(c, rowErr)
+	}
+}
+
+// add puts a row in the current batch (a contact, or the row's error, or
+// neither for a refused row past the kept errors) and hands the batch over
+// once it is full.
+func (im *importer) add(c *store.Contact, rowErr *store.ImportError) {
+	im.mu.Lock()
+	b := im.cur
+	if b == nil {
+		b = &batch{contacts: make([]*store.Contact, 0, im.opts.BatchSize)}
+		im.cur = b
+	}
+	b.n++
+	if c != nil {
+		b.contacts = append(b.contacts, c)
+	}
+	if rowErr != nil {
+		b.errs = append(b.errs, *rowErr)
+	}
+	b.rows, b.failed = im.rows, im.failed
+	full := b.n >= im.opts.BatchSize
+	im.mu.Unlock()
+	if full {
+		im.handOver()
+	}
+}
+
+// handOver queues the current batch for the writer, waiting for room.
+// The writer drains the queue even after failing, so this never waits for
+// good.
+func (im *importer) handOver() {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if b := im.cur; b != nil {
+		im.cur = nil
+		// Sent under mu: takePending must not take a later batch while
+		// this one waits for room.
+		im.todo <- b
+	}
+}
+
+// takePending takes the rows read so far for the writer, unless a batch
+// is queued (it goes first) or being queued.
+func (im *importer) takePending() *batch {
+	if !im.mu.TryLock() {
+		// The reader holds mu to hand over a batch: the writer will have
+		// it next.
+		return nil
+	}
+	defer im.mu.Unlock()
+	if len(im.todo) > 0 || im.cur == nil {
+		return nil
+	}
+	b := im.cur
+	im.cur = nil
+	return b
+}
+
+// writeLoop writes the batches of todo in order until it is closed; every
+// FlushInterval it also writes the rows read so far when the reader has
+// not filled a batch, and every Heartbeat without a write it touches the
+// record. After a failure it stops the reader and drains todo, writing
+// nothing more, and returns the failure.
+func (im *importer) writeLoop(ctx context.Context, stop func()) error {
+	// Half the interval, so that rows wait at most about FlushInterval.
+	tick := time.NewTicker(max(min(im.opts.FlushInterval, im.opts.Heartbeat)/2, time.Millisecond))
+	defer tick.Stop()
+	var werr error
+	last := time.Now()
+	write := func(b *batch, heartbeat bool) {
+		if werr = im.write(ctx, b, heartbeat); werr != nil {
+			stop()
+		}
+		last = time.Now()
+	}
+	for {
+		select {
+		case b, ok := <-im.todo:
+			if !ok {
+				return werr
+			}
+			if werr == nil {
+				write(b, false)
+			}
+		case now := <-tick.C:
+			if werr != nil {
+				continue
+			}
+			if now.Sub(last) >= im.opts.FlushInterval {
+				if b := im.takePending(); b != nil {
+					write(b, false)
+					continue
+				}
+			}
+			if now.Sub(last) >= im.opts.Heartbeat {
+				write(&batch{rows: im.rec.Rows, failed: im.rec.Failed}, true)
+			}
 		}
 	}
-	send()
-	return nil
 }
 
 // write writes a batch and the progress in one transaction and tells
-// Progress.
-func (im *importer) write(ctx context.Context, b *batch) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// Progress; a heartbeat (an empty batch) only touches the record. ctx
+// outlives the caller's, so each write has a bound of its own.
+func (im *importer) write(ctx context.Context, b *batch, heartbeat bool) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	valid := len(b.contacts)
 	var changed int
 	err := im.st.InTx(ctx, func(tx *store.Store) error {
@@ -386,7 +531,7 @@ func (im *importer) write(ctx context.Context, b *batch) error {
 			im.rec.ErrorsTruncated = true
 		}
 	}
-	if im.opts.Progress != nil {
+	if im.opts.Progress != nil && !heartbeat {
 		im.opts.Progress(im.snapshot())
 	}
 	return nil

@@ -327,6 +327,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"05-segments-tier", "/dashboard/segments?survey=onboarding&range=all&by=attr.tier", `.seg-chart`},
 		{"06-campaigns", "/dashboard/campaigns", `section.campaign`},
 		{"07-deliveries", "/dashboard/deliveries?survey=onboarding", `table.table`},
+		{"07b-deliveries-filtered", "/dashboard/deliveries?survey=onboarding&campaign=cmp-q-rel&channel=sms", `[data-filters]`},
+		{"07c-comments-filtered", "/dashboard/comments?survey=onboarding&range=all&account=Globex&attr.tier=KA", `[data-filters]`},
 		{"08-overview-csat", "/dashboard/?survey=support&range=all", `.score-card`},
 		{"09-overview-ces-weeks", "/dashboard/?survey=checkout&range=all&period=week", `.score-card`},
 	} {

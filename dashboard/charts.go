@@ -145,6 +145,8 @@ type trendPoint struct {
 	N           int
 	Change      *float64
 	Significant bool
+	// Partial is the period still going on.
+	Partial bool
 }
 
 // niceTicks returns about n round values covering [lo, hi].
@@ -169,11 +171,12 @@ func niceTicks(lo, hi float64, n int) []float64 {
 }
 
 // lineChart draws the trend: the score of each period, its margin of
-// error as a band, and a ring on each change larger than the margin.
-func lineChart(k survey.Kind, pts []trendPoint, noData string) template.HTML {
+// error as a band, a ring on each change larger than the margin, and the
+// period still going on (soFar) with a dashed dot.
+func lineChart(k survey.Kind, pts []trendPoint, noData, soFar string) template.HTML {
 	const (
 		w, h                     = 640.0, 250.0
-		left, right, top, bottom = 44.0, 22.0, 18.0, 36.0
+		left, right, top, bottom = 44.0, 36.0, 18.0, 36.0
 	)
 	var c svg
 	sc := scaleOf(k)
@@ -257,6 +260,9 @@ func lineChart(k survey.Kind, pts []trendPoint, noData string) template.HTML {
 			continue
 		}
 		tip := fmt.Sprintf("%s: %s ±%.1f (n=%d)", p.Label, formatScore(k, p.Score), p.MoE, p.N)
+		if p.Partial {
+			tip = fmt.Sprintf("%s (%s): %s ±%.1f (n=%d)", p.Label, soFar, formatScore(k, p.Score), p.MoE, p.N)
+		}
 		if p.Change != nil {
 			tip += fmt.Sprintf(", %+.1f", *p.Change)
 			if p.Significant {
@@ -269,6 +275,9 @@ func lineChart(k survey.Kind, pts []trendPoint, noData string) template.HTML {
 			if p.Change != nil && *p.Change < 0 {
 				class = "dot sig down"
 			}
+		}
+		if p.Partial {
+			class += " partial"
 		}
 		c.f(`<g><title>%s</title><circle cx="%.1f" cy="%.1f" r="%d" class="%s"/></g>`, esc(tip), x(i), y(p.Score),
 			map[bool]int{true: 6, false: 4}[p.Significant], class)

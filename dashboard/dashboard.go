@@ -4,14 +4,17 @@
 // charts and one stylesheet, in English and Simplified Chinese. It needs
 // no script and no network beyond the gateway itself.
 //
-// Visitors log in with an API key; the dashboard then keeps an HMAC-signed,
-// HttpOnly, SameSite=Lax session cookie that expires, and every form it
-// serves carries a CSRF token bound to the session.
+// Visitors log in with an API key that may read results; the dashboard then
+// keeps a session on the server (Redis) and an HMAC-signed, HttpOnly,
+// SameSite=Lax cookie naming it, and every form it serves carries a CSRF
+// token bound to the session. A logout ends the session, not only the
+// cookie.
 package dashboard
 
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -19,7 +22,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/npsgate/npsgate/analytics"
 	"github.com/npsgate/npsgate/store"
@@ -28,13 +34,23 @@ import (
 // Config is what the dashboard needs.
 type Config struct {
 	Store *store.Store
-	// APIKeys are the keys that log in (the API's keys).
-	APIKeys []string
-	// Secret signs sessions and CSRF tokens. Empty derives one from
-	// APIKeys, so that changing the keys ends every session.
+	// Keys checks the API keys typed at login, by the API's own rule.
+	// Required.
+	Keys Keys
+	// Redis keeps the sessions and the random session secret, shared by
+	// every API replica and kept across restarts. Nil keeps them in this
+	// process: logins end when it restarts and work on this replica only.
+	Redis redis.UniversalClient
+	// Secret, when set, signs sessions and CSRF tokens instead of the
+	// random secret kept in Redis; changing it ends every session. Use at
+	// least 32 random bytes.
 	Secret []byte
 	// SessionTTL is how long a login lasts. Default 12 hours.
 	SessionTTL time.Duration
+	// LoginLimit, when set, is asked before each sign-in attempt is
+	// checked; false refuses the attempt (429) for retryAfter. The API
+	// limits per client IP, which only it knows behind a proxy.
+	LoginLimit func(r *http.Request) (ok bool, retryAfter time.Duration)
 	// Words counts comment words; nil makes one (share the API's to load
 	// the Chinese dictionary once).
 	Words *analytics.Words
@@ -47,17 +63,22 @@ type Config struct {
 
 // Dashboard serves the pages under its prefix.
 type Dashboard struct {
-	cfg    Config
-	store  *store.Store
-	keys   *keyring
-	ttl    time.Duration
-	prefix string
-	words  *analytics.Words
-	log    *slog.Logger
-	now    func() time.Time
-	tpl    *template.Template
-	mux    *http.ServeMux
-	css    []byte
+	cfg      Config
+	store    *store.Store
+	keys     Keys
+	sessions sessionStore
+	ttl      time.Duration
+	prefix   string
+	words    *analytics.Words
+	log      *slog.Logger
+	now      func() time.Time
+	tpl      *template.Template
+	mux      *http.ServeMux
+	css      []byte
+
+	secretMu sync.Mutex
+	secret   []byte
+	secretAt time.Time
 }
 
 //go:embed web
@@ -91,9 +112,17 @@ func build(cfg Config) (*Dashboard, error) {
 		cfg.Prefix = "/dashboard"
 	}
 	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
+	if cfg.Keys == nil {
+		return nil, errors.New("dashboard: no Keys to check logins with")
+	}
 	d := &Dashboard{
-		cfg: cfg, store: cfg.Store, keys: newKeyring(cfg.APIKeys, cfg.Secret), ttl: cfg.SessionTTL,
+		cfg: cfg, store: cfg.Store, keys: cfg.Keys, ttl: cfg.SessionTTL,
 		prefix: cfg.Prefix, words: cfg.Words, log: cfg.Logger.With("component", "dashboard"), now: cfg.Now,
+	}
+	if cfg.Redis != nil {
+		d.sessions = redisSessions{rdb: cfg.Redis}
+	} else {
+		d.sessions = &memorySessions{now: cfg.Now, log: d.log}
 	}
 	tpl, err := template.New("").Funcs(funcs).ParseFS(webFS, "web/*.html")
 	if err != nil {
@@ -112,7 +141,7 @@ func build(cfg Config) (*Dashboard, error) {
 	mux.HandleFunc("GET "+p+"/login", d.loginPage)
 	mux.HandleFunc("POST "+p+"/login", d.loginPost)
 	mux.HandleFunc("GET "+p+"/lang", d.setLang)
-	mux.HandleFunc("POST "+p+"/logout", d.requireSession(func(w http.ResponseWriter, r *http.Request, _ session) { d.logout(w, r) }))
+	mux.HandleFunc("POST "+p+"/logout", d.requireSession(d.logout))
 	mux.HandleFunc("GET "+p+"/{$}", d.requireSession(d.overview))
 	mux.HandleFunc("GET "+p+"/segments", d.requireSession(d.segments))
 	mux.HandleFunc("GET "+p+"/comments", d.requireSession(d.comments))

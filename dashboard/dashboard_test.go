@@ -2,6 +2,8 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/npsgate/npsgate/dashboard"
 	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
@@ -21,6 +25,45 @@ import (
 )
 
 const key = "dash-key-0123456789abcdef"
+
+// testRedis is a clean Redis for one test, shared by the sites it makes.
+func testRedis(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.RedisURL(t, testenv.RedisDBDashboard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// staticKeys accepts the keys listed, as the API would plain keys; a key's
+// id is a hash of it, as the API's is.
+type staticKeys []string
+
+func keyIDOf(k string) string {
+	sum := sha256.Sum256([]byte("test:" + k))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (k staticKeys) Check(key string) (string, bool) {
+	for _, s := range k {
+		if s == key {
+			return keyIDOf(s), true
+		}
+	}
+	return "", false
+}
+
+func (k staticKeys) Accepted(id string) bool {
+	for _, s := range k {
+		if keyIDOf(s) == id {
+			return true
+		}
+	}
+	return false
+}
 
 // site is a dashboard on a test server with a clock the test moves.
 type site struct {
@@ -30,13 +73,18 @@ type site struct {
 	now   atomic.Int64
 }
 
-func newSite(t *testing.T, st *store.Store, keys []string, secret []byte) *site {
+// newSite serves a dashboard that accepts keys, keeping its sessions in
+// rdb (nil: in the process).
+func newSite(t *testing.T, st *store.Store, rdb redis.UniversalClient, keys []string, tweak ...func(*dashboard.Config)) *site {
 	t.Helper()
 	s := &site{t: t, store: st}
 	s.now.Store(time.Now().Unix())
-	h := dashboard.New(dashboard.Config{Store: st, APIKeys: keys, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Unix(s.now.Load(), 0) }})
-	s.srv = httptest.NewServer(h)
+	cfg := dashboard.Config{Store: st, Keys: staticKeys(keys), Redis: rdb, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Unix(s.now.Load(), 0) }}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	s.srv = httptest.NewServer(dashboard.New(cfg))
 	t.Cleanup(s.srv.Close)
 	return s
 }
@@ -94,7 +142,7 @@ func (s *site) login(k string) (*http.Client, *http.Response) {
 }
 
 func TestLoginSessionAndCSRF(t *testing.T) {
-	s := newSite(t, testenv.Store(t), []string{key, "other-key-0123456789"}, nil)
+	s := newSite(t, testenv.Store(t), testRedis(t), []string{key, "other-key-0123456789"})
 	anon := s.client()
 
 	resp, _ := s.get(anon, "/dashboard/segments?survey=x")
@@ -196,62 +244,72 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 
 func TestSessionForgeryAndKeyRotation(t *testing.T) {
 	st := testenv.Store(t)
-	secret := []byte("a fixed secret for both sites")
-	s := newSite(t, st, []string{key, "old-key-0123456789abc"}, secret)
+	rdb := testRedis(t)
+	keys := []string{key, "old-key-0123456789abc"}
+	s := newSite(t, st, rdb, keys)
 	c, _ := s.login("old-key-0123456789abc")
-	u, _ := url.Parse(s.srv.URL + "/dashboard/")
-	var value string
-	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == "npsgate_session" {
-			value = ck.Value
-		}
-	}
+	value := s.sessionValue(c)
 	parts := strings.Split(value, ".")
 	if len(parts) != 5 {
 		t.Fatalf("session %q", value)
 	}
-	with := func(site *site, v string) int {
-		jar, _ := cookiejar.New(nil)
-		jar.SetCookies(u, []*http.Cookie{{Name: "npsgate_session", Value: v, Path: "/dashboard/"}})
-		cl := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, _ := site.get(cl, "/dashboard/")
-		return resp.StatusCode
-	}
-	if code := with(s, value); code != 200 {
+	if code := withCookie(s, value); code != 200 {
 		t.Fatalf("the session itself: %d", code)
 	}
 	longer := append([]string(nil), parts...)
 	longer[1] = "9999999999"
+	otherID := append([]string(nil), parts...)
+	otherID[3] = "AAAAAAAAAAAAAAAAAAAAAAAA"
 	for name, v := range map[string]string{
-		"longer expiry": strings.Join(longer, "."), "no mac": strings.Join(parts[:4], "."), "garbage": "v1.x.y.z.w",
-		"other mac": strings.Join(append(parts[:4:4], "AAAA"), "."),
+		"longer expiry": strings.Join(longer, "."), "no mac": strings.Join(parts[:4], "."), "garbage": "v2.x.y.z.w",
+		"other mac": strings.Join(append(parts[:4:4], "AAAA"), "."), "other session": strings.Join(otherID, "."),
 	} {
-		if code := with(s, v); code != http.StatusSeeOther {
+		if code := withCookie(s, v); code != http.StatusSeeOther {
 			t.Errorf("%s: %d", name, code)
 		}
 	}
-	// The same secret, the old key removed: its sessions end.
-	rotated := newSite(t, st, []string{key}, secret)
-	jar, _ := cookiejar.New(nil)
-	ru, _ := url.Parse(rotated.srv.URL + "/dashboard/")
-	jar.SetCookies(ru, []*http.Cookie{{Name: "npsgate_session", Value: value, Path: "/dashboard/"}})
-	cl := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if resp, _ := rotated.get(cl, "/dashboard/"); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("a session of a removed key: %d", resp.StatusCode)
+	// Another replica, or a restart, on the same Redis: the same secret
+	// and sessions.
+	if code := withCookie(newSite(t, st, rdb, keys), value); code != 200 {
+		t.Errorf("the session on another replica: %d", code)
 	}
-	// Derived secrets differ with the keys.
-	derived := newSite(t, st, []string{key, "old-key-0123456789abc"}, nil)
-	jar, _ = cookiejar.New(nil)
-	du, _ := url.Parse(derived.srv.URL + "/dashboard/")
-	jar.SetCookies(du, []*http.Cookie{{Name: "npsgate_session", Value: value, Path: "/dashboard/"}})
-	cl = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if resp, _ := derived.get(cl, "/dashboard/"); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("a session signed with another secret: %d", resp.StatusCode)
+	// The old key removed from the configuration: its sessions end.
+	if code := withCookie(newSite(t, st, rdb, []string{key}), value); code != http.StatusSeeOther {
+		t.Errorf("a session of a removed key: %d", code)
+	}
+	// A configured secret replaces the one in Redis: setting or changing
+	// it ends every session.
+	configured := newSite(t, st, rdb, keys, func(c *dashboard.Config) { c.Secret = []byte("a configured secret, 32 bytes or more") })
+	if code := withCookie(configured, value); code != http.StatusSeeOther {
+		t.Errorf("a session signed with another secret: %d", code)
 	}
 }
 
+// sessionValue is the session cookie the client holds.
+func (s *site) sessionValue(c *http.Client) string {
+	s.t.Helper()
+	u, _ := url.Parse(s.srv.URL + "/dashboard/")
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "npsgate_session" {
+			return ck.Value
+		}
+	}
+	s.t.Fatal("no session cookie")
+	return ""
+}
+
+// withCookie opens the overview with only this session cookie.
+func withCookie(s *site, value string) int {
+	s.t.Helper()
+	c := s.client()
+	u, _ := url.Parse(s.srv.URL + "/dashboard/")
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "npsgate_session", Value: value, Path: "/dashboard/"}})
+	resp, _ := s.get(c, "/dashboard/")
+	return resp.StatusCode
+}
+
 func TestLoginRedirectStaysOnTheDashboard(t *testing.T) {
-	s := newSite(t, testenv.Store(t), []string{key}, nil)
+	s := newSite(t, testenv.Store(t), testRedis(t), []string{key})
 	for _, next := range []string{"//evil.example/", "https://evil.example/dashboard/", "/dashboard/\\evil", "/v1/results", ""} {
 		c := s.client()
 		_, page := s.get(c, "/dashboard/login")
@@ -269,7 +327,7 @@ func TestLoginRedirectStaysOnTheDashboard(t *testing.T) {
 }
 
 func TestLoginSecureCookieBehindTLS(t *testing.T) {
-	s := newSite(t, testenv.Store(t), []string{key}, nil)
+	s := newSite(t, testenv.Store(t), testRedis(t), []string{key})
 	c := s.client()
 	_, page := s.get(c, "/dashboard/login")
 	tok := csrfField.FindStringSubmatch(page)[1]
@@ -286,7 +344,7 @@ func TestLoginSecureCookieBehindTLS(t *testing.T) {
 func TestPagesRender(t *testing.T) {
 	st := testenv.Store(t)
 	seed(t, st, time.Now())
-	s := newSite(t, st, []string{key}, nil)
+	s := newSite(t, st, testRedis(t), []string{key})
 	c, _ := s.login(key)
 	for _, lang := range []string{"en", "zh-CN"} {
 		for _, path := range []string{
@@ -344,7 +402,7 @@ func TestOverviewNumbersMatchTheStore(t *testing.T) {
 		tally.Add(sc)
 	}
 	want := survey.Summarize(survey.NPS, tally)
-	s := newSite(t, st, []string{key}, nil)
+	s := newSite(t, st, testRedis(t), []string{key})
 	c, _ := s.login(key)
 	_, body := s.get(c, "/dashboard/?survey=s&range=all")
 	for metric, v := range map[string]string{

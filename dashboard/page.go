@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +30,67 @@ type page struct {
 	Ranges  []option
 	// From is where Range starts (zero for all time).
 	From time.Time
-	// Keep are the page's own parameters (name, value) that the survey
-	// and range form carries along.
-	Keep []option
+	// Chips are the page's active filters, each shown with a link that
+	// clears it.
+	Chips []filterChip
+	// keep are the page's own query parameters (tabs, filters, search):
+	// its links to itself and its survey form carry them along, so that
+	// moving around a filtered page keeps it filtered.
+	keep url.Values
+}
+
+// filterChip is an active filter: the query parameter and its label.
+type filterChip struct{ Key, Value, Label string }
+
+// Keep makes the page's links to itself carry key=value (nothing for an
+// empty value).
+func (p *page) Keep(key, value string) {
+	if value == "" {
+		return
+	}
+	if p.keep == nil {
+		p.keep = url.Values{}
+	}
+	p.keep.Set(key, value)
+}
+
+// Filter keeps key=value and shows it as a chip.
+func (p *page) Filter(key, value, label string) {
+	p.Keep(key, value)
+	p.Chips = append(p.Chips, filterChip{Key: key, Value: value, Label: label})
+}
+
+// self is the page's own path.
+func (p page) self() string {
+	if p.Name == "overview" {
+		return "/"
+	}
+	return "/" + p.Name
+}
+
+// Hidden are the kept parameters as hidden form fields, but for the
+// fields the form has itself (except).
+func (p page) Hidden(except ...string) []option {
+	var out []option
+	for k, vs := range p.keep {
+		if !slices.Contains(except, k) {
+			out = append(out, option{Value: k, Label: vs[0]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	return out
+}
+
+// ClearLink is this page without the filter key.
+func (p page) ClearLink(key string) string { return p.Link(p.self(), key, "") }
+
+// ClearFilters is this page without any of its chips' filters.
+func (p page) ClearFilters() string {
+	var kv []string
+	for _, c := range p.Chips {
+		kv = append(kv, c.Key, "")
+	}
+	return p.Link(p.self(), kv...)
 }
 
 type option struct {
@@ -49,7 +109,11 @@ func (d *Dashboard) newPage(r *http.Request, name string) page {
 // CSRF token.
 func (d *Dashboard) withSession(r *http.Request, name string, s session) (page, error) {
 	p := d.newPage(r, name)
-	p.CSRF = d.keys.csrfToken(s.ID)
+	sg, err := d.signer(r.Context())
+	if err != nil {
+		return p, err
+	}
+	p.CSRF = sg.csrfToken(s.ID)
 	list, err := d.store.ListSurveys(r.Context())
 	if err != nil {
 		return p, err
@@ -99,10 +163,17 @@ func (p page) T(key string) string {
 // Tf is T with fmt.Sprintf arguments.
 func (p page) Tf(key string, args ...any) string { return fmt.Sprintf(p.T(key), args...) }
 
-// Link is a dashboard URL that keeps the chosen survey and range; kv are
-// further query pairs (empty values are left out).
+// Link is a dashboard URL that keeps the chosen survey and range and, to
+// the page itself, the page's own parameters (Keep); kv set further query
+// pairs (an empty value removes one). A page's offset is never kept: a new
+// tab or filter starts at the first page.
 func (p page) Link(path string, kv ...string) string {
 	q := url.Values{}
+	if path == p.self() {
+		for k, vs := range p.keep {
+			q[k] = vs
+		}
+	}
 	if p.Survey != nil {
 		q.Set("survey", p.Survey.Key)
 	}
@@ -123,9 +194,27 @@ func (p page) Link(path string, kv ...string) string {
 	return u
 }
 
+// NavLink is another page of the dashboard, for the same survey and range
+// but none of this page's filters.
+func (p page) NavLink(path string) string {
+	p.keep = nil
+	return p.Link(path)
+}
+
 // LangLink switches the language and comes back here.
 func (p page) LangLink(lang string) string {
 	return p.Prefix + "/lang?to=" + url.QueryEscape(lang) + "&next=" + url.QueryEscape(p.Path)
+}
+
+// KT is T for a survey's kind: the kind's own words (csat_<key>,
+// ces_<key>) where it has them, NPS's otherwise.
+func (p page) KT(k survey.Kind, key string) string {
+	if k != survey.NPS && k != "" {
+		if _, ok := texts["en"][string(k)+"_"+key]; ok {
+			return p.T(string(k) + "_" + key)
+		}
+	}
+	return p.T(key)
 }
 
 // KindName is the name of a survey's score.

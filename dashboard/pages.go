@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"html/template"
 	"math"
 	"net/http"
@@ -19,15 +20,20 @@ import (
 
 type overviewView struct {
 	page
-	Kind       survey.Kind
-	Summary    survey.Summary
-	Gauge      template.HTML
-	Trend      template.HTML
-	Dist       template.HTML
-	Split      template.HTML
-	Period     string
-	Periods    []option
-	Last       *analytics.Point
+	Kind    survey.Kind
+	Summary survey.Summary
+	Gauge   template.HTML
+	Trend   template.HTML
+	Dist    template.HTML
+	Split   template.HTML
+	Period  string
+	Periods []option
+	// Last is the headline period: the last complete one with answers,
+	// or the current one (LastPartial) when no complete one has any.
+	Last        *analytics.Point
+	LastPartial bool
+	// LastNote says what Last's change means, in words.
+	LastNote   string
 	Funnels    []funnelView
 	Sent       int
 	Answered   int
@@ -79,7 +85,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s session) 
 		period = analytics.Month
 	}
 	v.Period = string(period)
-	v.Keep = []option{{Value: "period", Label: v.Period}}
+	v.Keep("period", v.Period)
 	for _, pp := range []analytics.Period{analytics.Week, analytics.Month, analytics.Quarter} {
 		v.Periods = append(v.Periods, option{Value: string(pp), Label: p.T("period_" + string(pp)), Selected: pp == period})
 	}
@@ -99,14 +105,29 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s session) 
 	}
 	points := analytics.Trend(v.Kind, labels, tallies)
 	tp := make([]trendPoint, len(points))
+	now := d.now()
 	for i, pt := range points {
+		partial := bounds[i+1].After(now)
 		tp[i] = trendPoint{Label: pt.Label, Empty: pt.Summary.Empty(), Score: pt.Summary.Score, MoE: pt.Summary.MarginOfError,
-			N: pt.Summary.Responses, Change: pt.Change, Significant: pt.Significant}
-		if !pt.Summary.Empty() {
-			v.Last = &points[i]
+			N: pt.Summary.Responses, Change: pt.Change, Significant: pt.Significant, Partial: partial}
+		// A period still going on has fewer answers than it will have,
+		// and its change compares a part with a whole: it is the
+		// headline only when nothing before it has answers.
+		if !pt.Summary.Empty() && (!partial || v.Last == nil) {
+			v.Last, v.LastPartial = &points[i], partial
 		}
 	}
-	v.Trend = lineChart(v.Kind, tp, p.T("no_answers"))
+	if v.Last != nil && v.Last.Change != nil {
+		switch v.Last.Significance {
+		case analytics.Significant:
+			v.LastNote = p.Tf("significant", *v.Last.ChangeMargin)
+		case analytics.TooFew:
+			v.LastNote = p.Tf("too_few", analytics.MinResponses)
+		default:
+			v.LastNote = p.Tf("not_significant", *v.Last.ChangeMargin)
+		}
+	}
+	v.Trend = lineChart(v.Kind, tp, p.T("no_answers"), p.T("so_far"))
 
 	steps, err := d.store.Funnel(ctx, seg)
 	if err != nil {
@@ -205,7 +226,7 @@ func (d *Dashboard) segments(w http.ResponseWriter, r *http.Request, s session) 
 		by = store.ByChannel
 	}
 	v.By = by
-	v.Keep = []option{{Value: "by", Label: by}}
+	v.Keep("by", by)
 	for _, dim := range []string{store.ByChannel, store.ByLocale, store.ByAccount, store.ByRole, store.ByCampaign} {
 		v.Dims = append(v.Dims, option{Value: dim, Label: p.T("dim_" + dim), Selected: dim == by})
 	}
@@ -258,7 +279,6 @@ type commentsView struct {
 	Score      string
 	Q          string
 	Sort       string
-	Filters    []filterChip // active segment filters, shown as chips
 	Rows       []*store.AnalyticsRow
 	Total      int
 	Offset     int
@@ -267,10 +287,11 @@ type commentsView struct {
 	Phrases    []analytics.Term
 }
 
-// filterChip is a segment filter from the query string.
-type filterChip struct{ Key, Value, Label string }
-
 const commentsPerPage = 25
+
+// segmentFilters are the query parameters of a segment that the comments
+// page filters by, besides attr.<name>.
+var segmentFilters = []string{"channel", "locale", "account", "role", "campaign"}
 
 func (d *Dashboard) comments(w http.ResponseWriter, r *http.Request, s session) {
 	ctx := r.Context()
@@ -280,36 +301,37 @@ func (d *Dashboard) comments(w http.ResponseWriter, r *http.Request, s session) 
 		return
 	}
 	q := r.URL.Query()
-	v := commentsView{page: p, Category: q.Get("category"), Score: q.Get("score"), Q: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort")}
+	v := commentsView{page: p, Score: q.Get("score"), Q: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort")}
 	if p.Survey == nil {
 		d.render(w, http.StatusOK, "comments", v)
 		return
 	}
 	v.Kind = p.Survey.Kind
 	seg := store.Segment{Survey: p.Survey.Key, From: p.From, Text: v.Q}
-	if cat, err := survey.ParseCategory(v.Category); err == nil {
-		seg.Category = cat
-	} else {
-		v.Category = ""
-	}
-	v.Categories = append(v.Categories, option{Value: "", Label: p.T("all"), Selected: v.Category == ""})
-	for _, c := range []survey.Category{survey.Detractor, survey.Passive, survey.Promoter} {
-		v.Categories = append(v.Categories, option{Value: string(c), Label: p.CategoryName(v.Kind, c), Selected: v.Category == string(c)})
+	if cat, err := survey.ParseCategory(q.Get("category")); err == nil {
+		seg.Category, v.Category = cat, string(cat)
 	}
 	if lo, hi, ok := scoreRange(v.Score); ok {
 		seg.MinScore, seg.MaxScore = &lo, &hi
 	} else {
 		v.Score = ""
 	}
-	if v.Category != "" {
-		v.Keep = []option{{Value: "category", Label: v.Category}}
+	order := store.WorstFirst
+	if v.Sort == string(store.NewestFirst) {
+		order = store.NewestFirst
+	} else {
+		v.Sort = ""
 	}
-	keep := []string{"category", v.Category, "score", v.Score, "q", v.Q, "sort", v.Sort}
-	for _, key := range []string{"channel", "locale", "account", "role", "campaign"} {
+	v.Keep("category", v.Category)
+	v.Keep("score", v.Score)
+	v.Keep("q", v.Q)
+	v.Keep("sort", v.Sort)
+	for _, key := range segmentFilters {
 		val := q.Get(key)
 		if val == "" {
 			continue
 		}
+		label := val
 		switch key {
 		case "channel":
 			seg.Channel = val
@@ -321,30 +343,30 @@ func (d *Dashboard) comments(w http.ResponseWriter, r *http.Request, s session) 
 			seg.Role = val
 		case "campaign":
 			seg.Campaign = val
+			label = d.campaignName(ctx, val)
 		}
-		keep = append(keep, key, val)
-		v.Filters = append(v.Filters, filterChip{Key: key, Value: val, Label: p.T("dim_"+key) + ": " + val})
+		v.Filter(key, val, p.T("dim_"+key)+": "+label)
 	}
+	var attrs []string
 	for key, vals := range q {
-		name, ok := strings.CutPrefix(key, store.ByAttributePrefix)
-		if !ok || vals[0] == "" {
-			continue
+		if _, ok := strings.CutPrefix(key, store.ByAttributePrefix); ok && vals[0] != "" {
+			if _, err := store.ParseDimension(key); err == nil {
+				attrs = append(attrs, key)
+			}
 		}
-		if _, err := store.ParseDimension(key); err != nil {
-			continue
-		}
+	}
+	sort.Strings(attrs)
+	for _, key := range attrs {
+		name, val := strings.TrimPrefix(key, store.ByAttributePrefix), q.Get(key)
 		if seg.Attributes == nil {
 			seg.Attributes = map[string]string{}
 		}
-		seg.Attributes[name] = vals[0]
-		keep = append(keep, key, vals[0])
-		v.Filters = append(v.Filters, filterChip{Key: key, Value: vals[0], Label: name + ": " + vals[0]})
+		seg.Attributes[name] = val
+		v.Filter(key, val, name+": "+val)
 	}
-	order := store.WorstFirst
-	if v.Sort == string(store.NewestFirst) {
-		order = store.NewestFirst
-	} else {
-		v.Sort = ""
+	v.Categories = append(v.Categories, option{Value: "", Label: p.T("all"), Selected: v.Category == ""})
+	for _, c := range []survey.Category{survey.Detractor, survey.Passive, survey.Promoter} {
+		v.Categories = append(v.Categories, option{Value: string(c), Label: p.CategoryName(v.Kind, c), Selected: v.Category == string(c)})
 	}
 	v.Offset, _ = strconv.Atoi(q.Get("offset"))
 	v.Offset = max(v.Offset, 0)
@@ -354,10 +376,10 @@ func (d *Dashboard) comments(w http.ResponseWriter, r *http.Request, s session) 
 		return
 	}
 	if v.Offset > 0 {
-		v.Prev = p.Link("/comments", append(keep, "offset", strconv.Itoa(max(v.Offset-commentsPerPage, 0)))...)
+		v.Prev = v.Link("/comments", "offset", strconv.Itoa(max(v.Offset-commentsPerPage, 0)))
 	}
 	if v.Offset+len(v.Rows) < v.Total {
-		v.Next = p.Link("/comments", append(keep, "offset", strconv.Itoa(v.Offset+commentsPerPage))...)
+		v.Next = v.Link("/comments", "offset", strconv.Itoa(v.Offset+commentsPerPage))
 	}
 	texts, err := d.store.CommentTexts(ctx, seg, 2000)
 	if err != nil {
@@ -372,6 +394,16 @@ func (d *Dashboard) comments(w http.ResponseWriter, r *http.Request, s session) 
 		d.log.Warn("word counts", "err", err)
 	}
 	d.render(w, http.StatusOK, "comments", v)
+}
+
+// campaignName names a campaign for a filter chip; its id when it has no
+// name or cannot be read.
+func (d *Dashboard) campaignName(ctx context.Context, id string) string {
+	c, err := d.store.GetCampaign(ctx, id)
+	if err != nil || c.Name == "" {
+		return id
+	}
+	return c.Name
 }
 
 func scoreRange(s string) (lo, hi int, ok bool) {
@@ -455,12 +487,14 @@ type deliveriesView struct {
 	Statuses   []option
 	Rows       []*store.DeliveryRow
 	Total      int
+	Offset     int
 	Prev, Next string
 }
 
 const deliveriesPerPage = 50
 
 func (d *Dashboard) deliveries(w http.ResponseWriter, r *http.Request, s session) {
+	ctx := r.Context()
 	p, err := d.withSession(r, "deliveries", s)
 	if err != nil {
 		d.fail(w, r, err)
@@ -471,31 +505,41 @@ func (d *Dashboard) deliveries(w http.ResponseWriter, r *http.Request, s session
 	all := []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSent, store.StatusDelivered,
 		store.StatusResponded, store.StatusFailed, store.StatusSuppressed}
 	valid := false
-	v.Statuses = append(v.Statuses, option{Value: "", Label: p.T("all"), Selected: v.Status == ""})
 	for _, st := range all {
 		valid = valid || string(st) == v.Status
-		v.Statuses = append(v.Statuses, option{Value: string(st), Label: p.T("status_" + string(st)), Selected: string(st) == v.Status})
 	}
 	if !valid {
 		v.Status = ""
 	}
-	offset, _ := strconv.Atoi(q.Get("offset"))
-	offset = max(offset, 0)
+	v.Statuses = append(v.Statuses, option{Value: "", Label: p.T("all"), Selected: v.Status == ""})
+	for _, st := range all {
+		v.Statuses = append(v.Statuses, option{Value: string(st), Label: p.T("status_" + string(st)), Selected: string(st) == v.Status})
+	}
+	v.Keep("status", v.Status)
 	dq := store.DeliveryQuery{Status: store.DeliveryStatus(v.Status), Channel: q.Get("channel"), Campaign: q.Get("campaign"),
-		Limit: deliveriesPerPage, Offset: offset}
+		Limit: deliveriesPerPage}
+	if dq.Channel != "" {
+		v.Filter("channel", dq.Channel, p.T("dim_channel")+": "+dq.Channel)
+	}
+	if dq.Campaign != "" {
+		v.Filter("campaign", dq.Campaign, p.T("dim_campaign")+": "+d.campaignName(ctx, dq.Campaign))
+	}
 	if p.Survey != nil {
 		dq.Survey = p.Survey.Key
 	}
-	v.Rows, v.Total, err = d.store.ListDeliveries(r.Context(), dq)
+	v.Offset, _ = strconv.Atoi(q.Get("offset"))
+	v.Offset = max(v.Offset, 0)
+	dq.Offset = v.Offset
+	v.Rows, v.Total, err = d.store.ListDeliveries(ctx, dq)
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	if offset > 0 {
-		v.Prev = p.Link("/deliveries", "status", v.Status, "offset", strconv.Itoa(max(offset-deliveriesPerPage, 0)))
+	if v.Offset > 0 {
+		v.Prev = v.Link("/deliveries", "offset", strconv.Itoa(max(v.Offset-deliveriesPerPage, 0)))
 	}
-	if offset+len(v.Rows) < v.Total {
-		v.Next = p.Link("/deliveries", "status", v.Status, "offset", strconv.Itoa(offset+deliveriesPerPage))
+	if v.Offset+len(v.Rows) < v.Total {
+		v.Next = v.Link("/deliveries", "offset", strconv.Itoa(v.Offset+deliveriesPerPage))
 	}
 	d.render(w, http.StatusOK, "deliveries", v)
 }

@@ -103,6 +103,21 @@ func seed(t *testing.T, st *store.Store, now time.Time) {
 		if err := st.SaveCampaign(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+		// Its runs so far, each done; the quarterly one has a next.
+		for n := 1; n <= c.Runs; n++ {
+			var next *time.Time
+			if c.Status == store.CampaignRunning && n == c.Runs {
+				at := now.AddDate(0, 0, 30)
+				next = &at
+			}
+			run, _, err := st.StartRun(ctx, c, n, now.AddDate(0, 0, -90*(c.Runs-n)-60), next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.FinishRun(ctx, run.ID, "done"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	n := 0
 	deliver := func(surveyKey string, kind survey.Kind, at time.Time, progress float64, campaignID string) {

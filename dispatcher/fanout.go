@@ -64,8 +64,15 @@ func (f *Fanout) Start(ctx context.Context, args StartRun) error {
 	if args.Number != c.Runs+1 {
 		return nil // started already, by this task's earlier attempt or another scheduler
 	}
+	// The next run is the first after now, not after the run due: runs
+	// missed by a pause over several due dates, or by schedulers that were
+	// down, become this one run instead of firing back to back.
+	from := args.At
+	if now := f.now(); now.After(from) {
+		from = now
+	}
 	var next *time.Time
-	if t, ok := c.Schedule.Next(args.At); ok {
+	if t, ok := c.Schedule.Next(from); ok {
 		next = &t
 	}
 	run, created, err := f.Store.StartRun(ctx, c, args.Number, args.At, next)
@@ -147,18 +154,23 @@ func (f *Fanout) Page(ctx context.Context, args FanoutPage) error {
 		if err := waitUntil(queuingPages - 1); err != nil {
 			return err
 		}
-		inserted, err := f.Store.CommitPage(ctx, p.run.ID, p.cursor, p.deliveries, p.caps)
+		inserted, committed, err := f.Store.CommitRunPage(ctx, store.RunPage{RunID: p.run.ID, From: p.run.Cursor,
+			Cursor: p.cursor, Deliveries: p.deliveries, Caps: p.caps, Skipped: p.skipped})
 		if err != nil {
 			return err
 		}
-		ch := make(chan error, 1)
-		go func() { ch <- f.Client.ScheduleDeliveries(ctx, inserted) }()
-		queuing = append(queuing, ch)
-		if p.last {
-			if err := waitUntil(0); err != nil {
-				return err
+		// Not committed: the run was cancelled, or another task did this
+		// page; the next plan reads where the run is now.
+		if committed {
+			ch := make(chan error, 1)
+			go func() { ch <- f.Client.ScheduleDeliveries(ctx, inserted) }()
+			queuing = append(queuing, ch)
+			if p.last {
+				if err := waitUntil(0); err != nil {
+					return err
+				}
+				return f.finish(ctx, p.campaign, p.run)
 			}
-			return f.finish(ctx, p.campaign, p.run)
 		}
 		if !inTask || time.Now().After(deadline) {
 			if err := waitUntil(0); err != nil {
@@ -177,7 +189,8 @@ type pagePlan struct {
 	cursor     string
 	deliveries []*store.Delivery
 	caps       map[[2]string]int
-	last       bool // the page is the run's last
+	skipped    map[string]int // the audience left out, by reason
+	last       bool           // the page is the run's last
 	stop       func() error
 }
 
@@ -224,24 +237,43 @@ func (f *Fanout) planPage(ctx context.Context, runID string) (*pagePlan, error) 
 		return &pagePlan{stop: func() error { return f.finish(ctx, c, run) }}, nil
 	}
 
+	channels := c.Channels
+	if len(channels) == 0 {
+		channels = sv.Channels
+	}
+	// Every contact of the run's audience (and slice) is either planned
+	// or counted as skipped, so the campaign's counts add up. One without
+	// an address on any channel is skipped before the per-account cap,
+	// so that it does not take the place of a colleague who can be
+	// reached.
+	skipped := map[string]int{}
 	var picked []*store.Contact
+	routes := map[string][2]string{} // external ID → channel, address
 	for _, ct := range page {
-		if ct.OptedOutAt != nil || !filter.Match(ct) {
+		if !filter.Match(ct) {
 			continue
 		}
 		if c.Sampling > 1 && !audience.InSlice(c.ID, ct.ExternalID, run.Number-1, c.Sampling) {
 			continue
 		}
+		if ct.OptedOutAt != nil {
+			skipped[SkipOptedOut]++
+			continue
+		}
+		ch, addr := chooseChannel(ct, channels, "")
+		if ch == "" {
+			skipped[SkipNoAddress]++
+			continue
+		}
+		routes[ct.ExternalID] = [2]string{ch, addr}
 		picked = append(picked, ct)
 	}
+	audienceSize := len(picked)
 	picked, caps, err := f.applyCap(ctx, c, run, picked)
 	if err != nil {
 		return nil, err
 	}
-	channels := c.Channels
-	if len(channels) == 0 {
-		channels = sv.Channels
-	}
+	skipped[SkipAccountCap] += audienceSize - len(picked)
 	window := f.ReplyWindow
 	if sv.ReplyWindow > 0 {
 		window = sv.ReplyWindow
@@ -253,10 +285,7 @@ func (f *Fanout) planPage(ctx context.Context, runID string) (*pagePlan, error) 
 	runNumber := strconv.Itoa(run.Number)
 	ds := make([]*store.Delivery, 0, len(picked))
 	for _, ct := range picked {
-		ch, addr := chooseChannel(ct, channels, "")
-		if ch == "" {
-			continue
-		}
+		ch, addr := routes[ct.ExternalID][0], routes[ct.ExternalID][1]
 		loc := contactLocation(ct, c.Schedule.TimeZone)
 		sendAt := c.SendWindow.Next(now, loc)
 		if c.Drip.On() {
@@ -278,7 +307,7 @@ func (f *Fanout) planPage(ctx context.Context, runID string) (*pagePlan, error) 
 		})
 	}
 	return &pagePlan{run: run, campaign: c, cursor: page[len(page)-1].ExternalID, deliveries: ds, caps: caps,
-		last: len(page) < size}, nil
+		skipped: skipped, last: len(page) < size}, nil
 }
 
 // applyCap keeps at most PerAccountRole contacts per account and role in
@@ -318,20 +347,32 @@ func (f *Fanout) applyCap(ctx context.Context, c *store.Campaign, run *store.Cam
 	return out, changed, nil
 }
 
+// Why a fan-out leaves a contact of the audience out, in the run's
+// skipped counts.
+const (
+	SkipOptedOut   = "opted_out"
+	SkipNoAddress  = "no_address"
+	SkipAccountCap = "account_cap"
+)
+
 func (f *Fanout) finish(ctx context.Context, c *store.Campaign, run *store.CampaignRun) error {
 	if err := f.Store.FinishRun(ctx, run.ID, "done"); err != nil {
 		return err
 	}
 	f.Logger.Info("campaign run fanned out", "campaign_id", c.ID, "run", run.Number)
-	// A campaign with no next run is complete once its last run is out.
-	cur, err := f.Store.GetCampaign(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	if cur.NextRunAt == nil {
-		_, err = f.Store.SetCampaignState(ctx, c.ID, []store.CampaignStatus{store.CampaignRunning, store.CampaignScheduled}, store.CampaignCompleted, nil)
-	}
+	// A campaign with no next run is complete once its last run is out
+	// and none of its deliveries waits any more (for a send window, a
+	// drip day): usually not yet. Until then it is running, and can be
+	// paused or cancelled; the recoverer's sweeps and a read of the
+	// campaign look again.
+	_, err := f.Store.CompleteCampaigns(ctx, c.ID)
 	return err
+}
+
+// Sweep runs a SweepCampaign task: see Campaigns.Sweep.
+func (f *Fanout) Sweep(ctx context.Context, args SweepCampaign) error {
+	m := &Campaigns{Store: f.Store, Client: f.Client, Now: f.Now, Budget: f.Budget}
+	return m.Sweep(ctx, args)
 }
 
 // chooseChannel picks the contact's preferred channel (attribute

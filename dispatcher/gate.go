@@ -35,12 +35,32 @@ type Gate struct {
 	Conversation time.Duration
 	// Rates are token buckets per channel and sender.
 	Rates map[string]Rate
+	// Senders names the sending identity of a channel whose carrier limits
+	// each sender (sms, whatsapp): the Twilio number or Messaging Service
+	// SID. Their buckets are per sender, so each number has its own rate;
+	// a channel missing here has one sender, named by the channel.
+	Senders map[string]string
+	// MaxWait is how long a send waits in its worker for rate-limit tokens
+	// before it is deferred through the queue instead (whose retries come
+	// a second or more later). If zero, DefaultMaxWait; negative never
+	// waits.
+	MaxWait time.Duration
+	// Sleep waits d or until ctx ends; nil waits on a timer. Tests pass
+	// one that moves a fake clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Window, when set, is a quiet-hours rule for every survey, in the
 	// contact's time zone.
 	Window campaign.Window
-	// Decisions counts held-back deliveries by decision and reason.
+	// Decisions counts held-back deliveries by decision ("suppressed",
+	// "deferred") and reason (a Rule); the Sender counts every one it
+	// records, whichever check made it.
 	Decisions *prometheus.CounterVec
 }
+
+// DefaultMaxWait is MaxWait when unset: a second covers the wait for the
+// next token of one SMS segment a second, while a robot at 20 a minute
+// (3s a token) waits in the queue rather than holding a worker.
+const DefaultMaxWait = time.Second
 
 // Rate is a token bucket: PerSecond tokens a second, up to Burst at once.
 type Rate struct {
@@ -87,16 +107,31 @@ type Decision struct {
 	// Until, when set, is when it may go; Reason says why it waits.
 	Until  time.Time
 	Reason string
+	// Rule names the rule that decided, in a few fixed words ("fatigue",
+	// "quiet_hours", ...): the reason label of the Decisions metric.
+	Rule string
 }
 
-func (g *Gate) count(decision, reason string) {
-	if g.Decisions != nil {
-		g.Decisions.WithLabelValues(decision, reason).Inc()
+// count adds a held-back delivery to the Decisions metric; decision is
+// "suppressed" or "deferred", rule one of a few fixed words (never the
+// free text of a reason, which would make a series per provider message).
+func (g *Gate) count(decision, rule string) {
+	if g != nil && g.Decisions != nil {
+		g.Decisions.WithLabelValues(decision, rule).Inc()
 	}
 }
 
-// Windows are the fatigue windows of a delivery: the trigger's override,
-// else the survey's, else the gateway's for its source.
+// Windows are the fatigue windows of a delivery, the most specific
+// winning: the trigger's throttle_days, else the survey's fatigue days
+// (answered) and unanswered_days, else the gateway's for its source.
+//
+// A trigger's throttle_days N > 0 sets both windows to N days: the survey
+// it sends rests the contact N days (answered or not), and, like any
+// survey, it is suppressed (fatigue) while another survey's rest holds the
+// contact; it does not shorten that rest. N = 0 exempts the survey from
+// fatigue: it neither waits for another's rest nor rests the contact
+// itself. The other rules (opt-outs, duplicate content, one open SMS
+// conversation, the account cap, quiet hours, rates) still apply.
 func (g *Gate) Windows(d *store.Delivery, sv *store.Survey) (answered, unanswered time.Duration) {
 	answered = g.Transactional
 	if d.Source == "campaign" {
@@ -127,8 +162,7 @@ func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, c *store.Contact, now time.Time) (Decision, error) {
 	if !g.Window.IsZero() {
 		if next := g.Window.Next(now, contactLocation(c, "")); next.After(now) {
-			g.count("deferred", "quiet_hours")
-			return Decision{Until: next, Reason: "quiet hours"}, nil
+			return Decision{Until: next, Reason: "quiet hours", Rule: "quiet_hours"}, nil
 		}
 	}
 	// Reminders are exempt from fatigue and caps (their survey holds the
@@ -143,8 +177,7 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 			return Decision{}, fmt.Errorf("fatigue: %w", err)
 		}
 		if !ok {
-			g.count("suppressed", "fatigue")
-			return Decision{Suppress: "fatigue: surveyed recently; next possible " + until.UTC().Format(time.RFC3339)}, nil
+			return Decision{Suppress: "fatigue: surveyed recently; next possible " + until.UTC().Format(time.RFC3339), Rule: "fatigue"}, nil
 		}
 	}
 	if g.AccountCap > 0 && c.Account != "" && d.ReminderOf == "" {
@@ -153,9 +186,9 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 			return Decision{}, fmt.Errorf("account cap: %w", err)
 		}
 		if !ok {
-			g.release(ctx, d, c)
-			g.count("suppressed", "account_cap")
-			return Decision{Suppress: fmt.Sprintf("account cap: %d surveys per account reached until %s", g.AccountCap, until.UTC().Format(time.RFC3339))}, nil
+			g.release(ctx, d, c, nil)
+			return Decision{Suppress: fmt.Sprintf("account cap: %d surveys per account reached until %s", g.AccountCap, until.UTC().Format(time.RFC3339)),
+				Rule: "account_cap"}, nil
 		}
 	}
 	if (d.Channel == "sms" || d.Channel == "whatsapp") && g.Conversation > 0 {
@@ -166,54 +199,136 @@ func (g *Gate) Before(ctx context.Context, d *store.Delivery, sv *store.Survey, 
 		if !ok {
 			// Replies to two open surveys on one number would be
 			// ambiguous: wait for the first to close.
-			g.count("deferred", "open_conversation")
-			return Decision{Until: until, Reason: "another SMS survey to this number is open"}, nil
+			return Decision{Until: until, Reason: "another SMS survey to this number is open", Rule: "open_conversation"}, nil
 		}
 	}
 	return Decision{}, nil
 }
 
 // BeforeSend runs the rules on the rendered message: no duplicate content,
-// and the provider's rate limit for this sender.
+// and the provider's rate limit for this sender. A short wait for tokens
+// (up to MaxWait) is spent here, in the worker: a deferral through the
+// queue comes back a second or more later, which at 10 messages a second
+// would let most of the rate go unused.
 func (g *Gate) BeforeSend(ctx context.Context, d *store.Delivery, m *channels.Message, now time.Time) (Decision, error) {
 	if g.Duplicate > 0 {
-		// Every message carries its own reply token; without it, two
-		// deliveries of the same survey read the same.
-		content := strings.ReplaceAll(m.Subject+"\x00"+m.Text, d.Token, "")
-		ok, err := g.Limiter.ClaimContent(ctx, d.Address, content, d.ID, g.Duplicate)
+		ok, err := g.Limiter.ClaimContent(ctx, d.Address, content(d, m), d.ID, g.Duplicate)
 		if err != nil {
 			return Decision{}, fmt.Errorf("duplicate content: %w", err)
 		}
 		if !ok {
-			g.count("suppressed", "duplicate")
-			return Decision{Suppress: "duplicate: the same message went to this address recently"}, nil
+			return Decision{Suppress: "duplicate: the same message went to this address recently", Rule: "duplicate"}, nil
 		}
 	}
-	r, ok := g.Rates[d.Channel]
-	if !ok {
-		return Decision{}, nil
-	}
-	bucket := d.Channel
 	cost := 1.0
-	switch d.Channel {
-	case "sms", "whatsapp":
-		// Carriers count segments, and the sender is the shared number.
+	if TemplateFamily(d.Channel) == "sms" {
+		// Carriers count segments.
 		_, n := templates.Segments(m.Text)
-		cost = min(float64(n), r.Burst)
-	case "email":
-	default:
-		// Chat robots are limited one by one.
-		bucket += ":" + TargetKey(store.Target{Channel: d.Channel, Address: d.Address})
+		cost = float64(max(n, 1))
 	}
-	wait, err := g.Limiter.Take(ctx, bucket, r.PerSecond, r.Burst, cost)
-	if err != nil {
-		return Decision{}, fmt.Errorf("rate limit: %w", err)
+	var waited time.Duration
+	for {
+		wait, err := g.Token(ctx, d.Channel, d.Address, cost)
+		if err != nil {
+			return Decision{}, fmt.Errorf("rate limit: %w", err)
+		}
+		if wait == 0 {
+			return Decision{}, nil
+		}
+		if g.MaxWait < 0 || waited+wait > g.maxWait() {
+			return g.rateDecision(ctx, d, now.Add(waited+wait))
+		}
+		if err := g.sleep(ctx, wait); err != nil {
+			// Shutting down: the wait goes on in the queue.
+			return g.rateDecision(ctx, d, now.Add(waited+wait))
+		}
+		waited += wait
 	}
-	if wait > 0 {
-		g.count("deferred", "rate_limit")
-		return Decision{Until: now.Add(wait), Reason: "rate limit"}, nil
+}
+
+// rateDecision defers a delivery that has no token: for the provider's
+// block when there is one (the provider said to stop), else for the rate.
+func (g *Gate) rateDecision(ctx context.Context, d *store.Delivery, until time.Time) (Decision, error) {
+	if left, err := g.Limiter.Blocked(ctx, g.Bucket(d.Channel, d.Address)); err == nil && left > 0 {
+		return Decision{Until: until, Reason: "rate_limited: the provider asked to wait", Rule: "rate_limited"}, nil
 	}
-	return Decision{}, nil
+	return Decision{Until: until, Reason: "rate limit", Rule: "rate_limit"}, nil
+}
+
+func (g *Gate) maxWait() time.Duration {
+	if g.MaxWait == 0 {
+		return DefaultMaxWait
+	}
+	return g.MaxWait
+}
+
+func (g *Gate) sleep(ctx context.Context, d time.Duration) error {
+	if g.Sleep != nil {
+		return g.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// content is what the duplicate rule compares: the rendered message
+// without what is unique to each delivery, its reply token and (in an
+// SMS) the short reply link, so that the same text to the same address
+// reads the same whatever delivery carries it.
+func content(d *store.Delivery, m *channels.Message) string {
+	text := m.Subject + "\x00" + m.Text
+	if m.ReplyURL != "" {
+		text = strings.ReplaceAll(text, m.ReplyURL, "")
+	}
+	return strings.ReplaceAll(text, d.Token, "")
+}
+
+// Bucket names the rate bucket a message on channel to address takes its
+// tokens from: SMS and WhatsApp per sender (see Senders), email per
+// server, every chat robot on its own.
+func (g *Gate) Bucket(channel, address string) string {
+	switch {
+	case TemplateFamily(channel) == "sms":
+		sender := g.Senders[channel]
+		if sender == "" {
+			return channel
+		}
+		return channel + ":" + sender
+	case channel == "email":
+		return channel
+	}
+	return channel + ":" + TargetKey(store.Target{Channel: channel, Address: address})
+}
+
+// Token takes cost tokens (SMS segments; 1 for anything else) from the
+// bucket of a message on channel to address, and reports how long to wait
+// when it cannot: the bucket is blocked by the provider (Block), or empty.
+// Nothing is taken then. A channel without a rate has no tokens to take,
+// but waits out a block all the same. It does not wait itself: alerts and
+// surveys share the buckets, and each caller waits its own way.
+func (g *Gate) Token(ctx context.Context, channel, address string, cost float64) (time.Duration, error) {
+	bucket := g.Bucket(channel, address)
+	r, ok := g.Rates[channel]
+	if !ok {
+		return g.Limiter.Blocked(ctx, bucket)
+	}
+	cost = max(cost, 1)
+	// A message of more segments than the burst takes them all at once,
+	// when the bucket is full: it must wait for its tokens, not get them
+	// for the price of one.
+	return g.Limiter.Take(ctx, bucket, r.PerSecond, max(r.Burst, cost), cost)
+}
+
+// Block stops every send to address on channel (every survey and alert,
+// in every worker) until until: the provider said to (DingTalk's "send
+// too fast" blocks a robot for 10 minutes, a 429 names its Retry-After).
+func (g *Gate) Block(ctx context.Context, channel, address string, until time.Time) error {
+	return g.Limiter.Block(ctx, g.Bucket(channel, address), until)
 }
 
 // Answered sets the contact's rest to the answered window, counted from
@@ -232,14 +347,20 @@ func (g *Gate) Answered(ctx context.Context, d *store.Delivery, sv *store.Survey
 }
 
 // release gives back what a delivery claimed when it will not be sent, so
-// a failed or suppressed survey does not rest the contact.
-func (g *Gate) release(ctx context.Context, d *store.Delivery, c *store.Contact) {
+// a failed or suppressed survey does not rest the contact, take a slot of
+// its account, or make the same text a duplicate; m, when not nil, is the
+// rendered message whose content it claimed. Each release is of the
+// delivery's own claim, so one it does not hold is left alone.
+func (g *Gate) release(ctx context.Context, d *store.Delivery, c *store.Contact, m *channels.Message) {
 	_ = g.Limiter.ReleaseContact(ctx, d.ContactID, d.ID)
 	if c != nil && c.Account != "" {
 		_ = g.Limiter.ReleaseAccount(ctx, c.Account, d.ID)
 	}
 	if d.Channel == "sms" || d.Channel == "whatsapp" {
 		_ = g.Limiter.EndConversation(ctx, d.Address, d.ID)
+	}
+	if m != nil && g.Duplicate > 0 && d.Address != "" {
+		_ = g.Limiter.ReleaseContent(ctx, d.Address, content(d, m), d.ID)
 	}
 }
 

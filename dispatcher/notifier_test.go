@@ -105,12 +105,14 @@ func TestDetractorRaisesOneAlertAndFollowUps(t *testing.T) {
 }
 
 func TestRateLimitedAlertsAreMerged(t *testing.T) {
-	// The robot stays blocked long enough for all three alerts to find it
-	// so, even on a loaded machine.
-	limited := &channels.Error{Channel: "email", Kind: channels.RateLimited, RetryAfter: 2 * time.Second, Message: "send too fast"}
-	e := newEnv(t, limited, limited, limited)
+	// The target refuses the first alert; the next ones find it known to
+	// be rate-limited and wait without calling it. Its wait is long enough
+	// for them to come before the summary, even on a loaded machine.
+	limited := &channels.Error{Channel: "email", Kind: channels.RateLimited, RetryAfter: 3 * time.Second, Message: "send too fast"}
+	e := newEnv(t, limited)
 	e.withAlertTarget()
 	n := e.notifier()
+	e.worker(n)
 	ctx := context.Background()
 	var ids []string
 	for i := 0; i < 3; i++ {
@@ -119,22 +121,74 @@ func TestRateLimitedAlertsAreMerged(t *testing.T) {
 		if err := n.Notify(ctx, dispatcher.NotifyResponse{ResponseID: r.ID, Event: dispatcher.EventResponseCreated}); err != nil {
 			t.Fatal(err)
 		}
+		e.waitAlert(r.ID, store.AlertWaiting)
 	}
-	e.worker(n)
+	if calls, _ := e.ch.count(); calls != 1 {
+		t.Fatalf("the rate-limited target was called %d times, want once", calls)
+	}
+	for _, id := range ids {
+		e.waitAlert(id, store.AlertSent)
+	}
 	msgs := e.waitSent(1)
-	time.Sleep(300 * time.Millisecond)
-	msgs = e.waitSent(1)
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "3 alerts while this channel was rate-limited") {
-		t.Fatalf("want one summary, got %d: %+v", len(msgs), msgs)
+	if calls, _ := e.ch.count(); len(msgs) != 1 || calls != 2 || !strings.Contains(msgs[0].Text, "3 alerts while this channel was rate-limited") {
+		t.Fatalf("want one summary after the refusal, got %d calls: %+v", calls, msgs)
 	}
-	for i, id := range ids {
+	for i := range ids {
 		if !strings.Contains(msgs[0].Text, fmt.Sprintf("comment %d", i)) {
 			t.Errorf("summary lacks alert %d", i)
 		}
-		alerts, _ := e.st.AlertsForResponse(ctx, id)
-		if len(alerts) != 1 || alerts[0].Status != store.AlertSent {
-			t.Errorf("alert %d: %+v", i, alerts)
-		}
+	}
+}
+
+// A rule that matches only once a comment is there ("comment: present")
+// raises no second alert for a response its target has an alert for: the
+// comment goes out as one follow-up on that alert, with the rule's higher
+// priority. Both rules matching at once raise one alert, at the higher.
+func TestLaterMatchingRuleFollowsUpOnTheAlert(t *testing.T) {
+	e := newEnv(t)
+	e.withAlertTarget()
+	ctx := context.Background()
+	if err := e.st.SaveAlertRule(ctx, &store.AlertRule{ID: "r-comment", Name: "commented detractors",
+		Categories: []survey.Category{survey.Detractor}, ScoreMin: -1, ScoreMax: -1, Comment: "present", Priority: "P1",
+		Targets: []store.Target{{Channel: "email", Address: "cs@acme.test"}}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	n := e.notifier()
+	e.worker(n)
+	r := e.respond(3, "")
+	if err := n.Notify(ctx, dispatcher.NotifyResponse{ResponseID: r.ID, Event: dispatcher.EventResponseCreated}); err != nil {
+		t.Fatal(err)
+	}
+	if first := e.waitSent(1)[0]; !strings.HasPrefix(first.Subject, "[P2] Detractor 3/10") {
+		t.Fatalf("alert: %q", first.Subject)
+	}
+	e.waitAlert(r.ID, store.AlertSent)
+	r.Comment = "Billing is a mess"
+	if _, err := e.st.SaveResponse(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(ctx, dispatcher.NotifyResponse{ResponseID: r.ID, Event: dispatcher.EventResponseUpdated}); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.alertOf(r.ID); a.Priority != "P1" {
+		t.Fatalf("the alert kept priority %s", a.Priority)
+	}
+	eventually(t, "the follow-up", func() bool { return e.alertOf(r.ID).Sends == 2 })
+	got := e.waitSent(2)
+	if len(got) != 2 || !strings.HasPrefix(got[1].Subject, "Update: [P1] Detractor 3/10") || !strings.Contains(got[1].Text, "Billing is a mess") {
+		t.Fatalf("messages: %+v", got)
+	}
+
+	both := e.respond(2, "Everything is slow")
+	if err := n.Notify(ctx, dispatcher.NotifyResponse{ResponseID: both.ID, Event: dispatcher.EventResponseCreated}); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.alertOf(both.ID); a.Priority != "P1" || a.RuleID != "r-comment" {
+		t.Fatalf("alert: %+v", a)
+	}
+	e.waitAlert(both.ID, store.AlertSent)
+	if got := e.waitSent(3); len(got) != 3 || !strings.HasPrefix(got[2].Subject, "[P1] Detractor 2/10") {
+		t.Fatalf("messages: %+v", got)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/store"
-	"github.com/npsgate/npsgate/survey"
 	"github.com/npsgate/npsgate/templates"
 )
 
@@ -41,7 +40,20 @@ func SplitOverrides(ov map[string]map[string]map[string]string) (surveyOv, remin
 	return surveyOv, reminderOv
 }
 
-var reminderWord = map[string]string{"en": "Reminder: ", "zh-CN": "提醒：", "zh-TW": "提醒："}
+// ReminderOverrides are the overrides a reminder renders with: its own
+// (the n-th reminder's templates, then the channel-wide "…_reminder"
+// ones every reminder shares), and the survey's, which it falls back to
+// part by part (see templates.Set.RenderReminder).
+func ReminderOverrides(sv *store.Survey, n int) (own []templates.Overrides, surveyOv templates.Overrides) {
+	surveyOv, shared := SplitOverrides(sv.Templates)
+	if n >= 1 && n <= len(sv.Reminders) && len(sv.Reminders[n-1].Templates) > 0 {
+		own = append(own, templates.Overrides(sv.Reminders[n-1].Templates))
+	}
+	if len(shared) > 0 {
+		own = append(own, shared)
+	}
+	return own, surveyOv
+}
 
 // planReminders queues a sent survey's reminders, each a delivery of its
 // own that carries the survey's reply link and is cancelled by an answer.
@@ -122,39 +134,30 @@ func (s *Sender) suppress(ctx context.Context, log *slog.Logger, d *store.Delive
 }
 
 // renderReminder renders a reminder with its survey's reply link (an
-// answer to any of the messages counts once) and the reminder overrides,
-// or the survey's own templates with a "Reminder:" prefix.
+// answer to any of the messages counts once) and its templates (see
+// ReminderOverrides).
 func (s *Sender) renderReminder(ctx context.Context, d, parent *store.Delivery, sv *store.Survey, c *store.Contact) (*channels.Message, error) {
-	surveyOv, reminderOv := SplitOverrides(sv.Templates)
-	fam := TemplateFamily(d.Channel)
 	view := *d
 	view.Token = parent.Token
 	data := MessageData(sv, &view, s.Links)
 	personalize(&data, c)
 	// Links from a reminder say so, so results can tell which message an
 	// answer came from.
-	via := "&m=" + strconv.Itoa(d.ReminderN)
-	data.ReplyURL += "?m=" + strconv.Itoa(d.ReminderN)
+	via := strconv.Itoa(d.ReminderN)
+	data.ReplyURL += "?m=" + via
 	for i := range data.Scores {
-		data.Scores[i].URL += via
+		data.Scores[i].URL += "&m=" + via
 	}
-	if err := s.shorten(ctx, d, parent.Token, &data, "?m="+strconv.Itoa(d.ReminderN)); err != nil {
+	// An SMS carries the short link of the reminder's own token, which
+	// leads to the survey's reply page as reminder n: "?m=n" would cost
+	// four characters of a segment.
+	if err := s.shorten(ctx, d, d.Token, &data, ""); err != nil {
 		return nil, err
 	}
-	ov, own := surveyOv, false
-	if _, ok := reminderOv[fam]; ok {
-		ov, own = reminderOv, true
-	}
-	m, err := s.Templates.Render(fam, d.Locale, ov, data)
+	own, surveyOv := ReminderOverrides(sv, d.ReminderN)
+	m, err := s.Templates.RenderReminder(TemplateFamily(d.Channel), d.Locale, own, surveyOv, data)
 	if err != nil {
 		return nil, err
-	}
-	if !own {
-		w := reminderWord[survey.MatchLocale(d.Locale)]
-		if m.Subject != "" {
-			m.Subject = w + m.Subject
-		}
-		m.Text = w + m.Text
 	}
 	return s.message(d, parent.Token, data, m), nil
 }

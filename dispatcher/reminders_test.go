@@ -123,7 +123,8 @@ func TestDigest(t *testing.T) {
 	if err := e.st.UpdateSurvey(ctx, sv); err != nil {
 		t.Fatal(err)
 	}
-	g := &dispatcher.Digests{Store: e.st, Channels: e.sender.Channels, Links: e.sender.Links, Logger: quiet()}
+	clk := &clock{t: due}
+	g := &dispatcher.Digests{Store: e.st, Channels: e.sender.Channels, Links: e.sender.Links, Logger: quiet(), Now: clk.Now}
 	// Nothing happened: nothing is sent, and the next digest moves on.
 	if err := g.Send(ctx, dispatcher.SendDigest{Survey: "s", Due: due}); err != nil {
 		t.Fatal(err)
@@ -136,29 +137,21 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("next %v", got.DigestNextAt)
 	}
 	// A day with answers: 2 promoters, 1 detractor with a comment.
-	now := time.Now()
+	due2 := due.Add(24 * time.Hour)
 	for _, sc := range []struct {
 		score   int
 		comment string
 	}{{10, ""}, {9, "great"}, {2, "Too slow to load"}} {
-		d := e.delivery(false)
-		e.st.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusQueued}, store.StatusResponded, store.Update{})
-		if _, err := e.st.SaveResponse(ctx, &store.Response{DeliveryID: d.ID, Score: sc.score, Comment: sc.comment}); err != nil {
-			t.Fatal(err)
-		}
+		e.sentAt(due.Add(time.Hour), due.Add(time.Hour), due.Add(2*time.Hour), sc.score, sc.comment)
 	}
-	n, err := g.Numbers(ctx, got, now.Add(-time.Hour), now.Add(time.Hour))
+	n, err := g.Numbers(ctx, got, due, due2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n.Responses != 3 || n.Summary.Score != 33.3 || n.CommentRate != 200.0/3 || len(n.Detractors) != 1 || n.Sent != 3 || n.ResponseRate != 100 {
 		t.Fatalf("numbers %+v", n)
 	}
-	due2 := now.Add(time.Hour).UTC().Truncate(time.Second)
-	got.DigestNextAt = &due2
-	if err := e.st.UpdateSurvey(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	clk.Set(due2)
 	for i := 0; i < 2; i++ { // a second worker with the same task sends nothing more
 		if err := g.Send(ctx, dispatcher.SendDigest{Survey: "s", Due: due2}); err != nil {
 			t.Fatal(err)

@@ -88,7 +88,10 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		return n, err
 	}
 	for _, sv := range digests {
-		due := *sv.DigestNextAt
+		// The task is named after the period it will report, the latest
+		// one due: after downtime one task, not one per period missed, and
+		// a period whose task was archived does not block the next.
+		due := LatestDigest(sv.Digest, *sv.DigestNextAt, now)
 		if err := s.Client.Enqueue(ctx, SendDigest{Survey: sv.Key, Due: due},
 			asynq.TaskID("digest:"+sv.Key+":"+strconv.FormatInt(due.Unix(), 10)),
 			asynq.Queue(QueueAlerts), asynq.MaxRetry(s.Client.maxRetry)); err != nil {

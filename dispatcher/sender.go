@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,6 +118,11 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 	if d.ReminderOf != "" {
 		var done bool
 		if parent, done, err = s.reminderGate(ctx, log, d); done {
+			// Every way reminderGate ends a reminder suppresses it (its
+			// survey was answered, closed or never went out).
+			if err == nil {
+				s.Gate.count("suppressed", "reminder")
+			}
 			return err
 		}
 	}
@@ -136,12 +142,10 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 			return err
 		}
 	}
-	if reason, err := s.gate(ctx, d, contact); err != nil {
+	if rule, reason, err := s.gate(ctx, d, contact); err != nil {
 		return err
 	} else if reason != "" {
-		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: reason})
-		log.Info("delivery suppressed", "reason", reason)
-		return err
+		return s.holdBack(ctx, log, d, observed(d), store.StatusSuppressed, rule, reason, time.Time{})
 	}
 
 	var sv *store.Survey
@@ -155,7 +159,7 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 		if err != nil {
 			return err
 		}
-		if done, err := s.apply(ctx, log, d, contact, dec); done {
+		if done, err := s.apply(ctx, log, d, contact, nil, dec); done {
 			return err
 		}
 	}
@@ -170,7 +174,7 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 		// Templates are validated when saved, so a render error here is a
 		// broken survey or contact, which retrying will not mend.
 		s.fail(ctx, log, d, "render: "+err.Error())
-		s.release(ctx, d, contact)
+		s.release(ctx, d, contact, nil)
 		return fmt.Errorf("render: %w", asynq.SkipRetry)
 	}
 	if s.Gate != nil {
@@ -178,7 +182,7 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 		if err != nil {
 			return err
 		}
-		if done, err := s.apply(ctx, log, d, contact, dec); done {
+		if done, err := s.apply(ctx, log, d, contact, msg, dec); done {
 			return err
 		}
 	}
@@ -215,9 +219,12 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 		return nil
 	}
 	last, retried := lastAttempt(ctx, pre)
-	err = s.handleSendError(ctx, log, d, sendErr, last, retried)
-	if k := channels.KindOf(sendErr); k == channels.Permanent || k == channels.OptedOut {
-		s.release(ctx, d, contact)
+	final, err := s.handleSendError(ctx, log, d, sendErr, last, retried)
+	if final {
+		// The survey never reached the contact: it must not rest them a
+		// whole window, take a slot of their account, or make the same
+		// text a duplicate.
+		s.release(ctx, d, contact, msg)
 	}
 	return err
 }
@@ -245,33 +252,62 @@ func (s *Sender) recordSent(ctx context.Context, d *store.Delivery, providerID s
 }
 
 // apply carries out a gate decision: suppress for good, or defer until the
-// gate opens (a wait, not a failure: the retry after it counts none).
-func (s *Sender) apply(ctx context.Context, log *slog.Logger, d *store.Delivery, c *store.Contact, dec Decision) (bool, error) {
+// gate opens (a wait, not a failure: the retry after it counts none). m is
+// the rendered message once there is one.
+func (s *Sender) apply(ctx context.Context, log *slog.Logger, d *store.Delivery, c *store.Contact, m *channels.Message, dec Decision) (bool, error) {
 	switch {
 	case dec.Suppress != "":
-		s.release(ctx, d, c)
-		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: dec.Suppress})
-		log.Info("delivery suppressed", "reason", dec.Suppress)
-		return true, err
+		s.release(ctx, d, c, m)
+		return true, s.holdBack(ctx, log, d, observed(d), store.StatusSuppressed, dec.Rule, dec.Suppress, time.Time{})
 	case !dec.Until.IsZero():
-		if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred,
-			store.Update{Reason: dec.Reason, SendAt: dec.Until}); err != nil {
+		if err := s.holdBack(ctx, log, d, observed(d), store.StatusDeferred, dec.Rule, dec.Reason, dec.Until); err != nil {
 			return true, err
 		}
-		log.Info("delivery deferred", "reason", dec.Reason, "until", dec.Until)
-		return true, fmt.Errorf("%w: %w", ErrRateLimited, &channels.Error{Channel: d.Channel, Kind: channels.RateLimited,
-			Message: dec.Reason, RetryAfter: max(dec.Until.Sub(s.now()), time.Millisecond)})
+		return true, s.wait(d, dec.Reason, dec.Until)
 	}
 	return false, nil
 }
 
-func (s *Sender) release(ctx context.Context, d *store.Delivery, c *store.Contact) {
+// wait is the error a handler returns for a delivery deferred until a
+// time: asynq retries it then, and the worker counts no failure for it.
+func (s *Sender) wait(d *store.Delivery, reason string, until time.Time) error {
+	return fmt.Errorf("%w: %w", ErrRateLimited, &channels.Error{Channel: d.Channel, Kind: channels.RateLimited,
+		Message: reason, RetryAfter: max(until.Sub(s.now()), time.Millisecond)})
+}
+
+// holdBack records a delivery held back, suppressed for good or deferred
+// until a time (zero: until something else moves it), with its reason,
+// and counts it under rule in the gate's Decisions metric. Every check
+// that holds a delivery back (the gate's rules, opt-outs, suppressions,
+// the campaign's state, a reminder's survey, the provider's answers) ends
+// here, so none goes uncounted, and a move another attempt already made
+// is not counted twice.
+func (s *Sender) holdBack(ctx context.Context, log *slog.Logger, d *store.Delivery, from []store.DeliveryStatus,
+	to store.DeliveryStatus, rule, reason string, until time.Time) error {
+	changed, err := s.Store.Transition(ctx, d.ID, from, to, store.Update{Reason: reason, SendAt: until})
+	if err != nil || !changed {
+		return err
+	}
+	if to == store.StatusDeferred {
+		s.Gate.count("deferred", rule)
+		log.Info("delivery deferred", "reason", reason, "until", until)
+		return nil
+	}
+	s.Gate.count("suppressed", rule)
+	log.Info("delivery suppressed", "reason", reason)
+	return nil
+}
+
+func (s *Sender) release(ctx context.Context, d *store.Delivery, c *store.Contact, m *channels.Message) {
 	if s.Gate != nil {
-		s.Gate.release(ctx, d, c)
+		s.Gate.release(ctx, d, c, m)
 	}
 }
 
-func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error, last bool, retried int) error {
+// handleSendError records what a provider's refusal means for the
+// delivery and returns the handler's error; final says the delivery ended
+// without reaching the contact (failed), so its claims are given back.
+func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error, last bool, retried int) (final bool, err error) {
 	var pe *channels.Error
 	words := sendErr.Error()
 	if errors.As(sendErr, &pe) && pe.Message != "" {
@@ -280,36 +316,76 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 			words = pe.Code + " " + pe.Message
 		}
 	}
+	sending := []store.DeliveryStatus{store.StatusSending}
 	switch channels.KindOf(sendErr) {
 	case channels.Permanent:
 		s.fail(ctx, log, d, words)
+		s.bounced(ctx, log, d, sendErr, words)
 		s.fallback(ctx, log, d)
-		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+		return true, fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	case channels.OptedOut:
 		if err := s.Store.OptOutContact(ctx, d.ContactID, "provider: "+words, s.now()); err != nil {
 			log.Error("opt-out from provider not recorded", "err", err)
 		}
 		s.emit(ctx, log, EventContactOptedOut, OptedOutData{ContactID: d.ContactID, Channel: d.Channel, Reason: words})
-		if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusSuppressed,
-			store.Update{Reason: "opted_out: " + words}); err != nil {
-			return err
+		if err := s.holdBack(ctx, log, d, sending, store.StatusSuppressed, "provider_opt_out", "opted_out: "+words, time.Time{}); err != nil {
+			return true, err
 		}
-		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+		return true, fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+	case channels.RateLimited:
+		// The provider said to slow down: this delivery waits what it
+		// asked, and so does every other one to the same sender or robot,
+		// in every worker, instead of each finding out by being refused.
+		after := time.Second
+		if pe != nil && pe.RetryAfter > 0 {
+			after = pe.RetryAfter
+		}
+		until := s.now().Add(after)
+		if s.Gate != nil {
+			if err := s.Gate.Block(ctx, d.Channel, d.Address, until); err != nil {
+				log.Error("provider's rate limit not shared with the other workers", "err", err)
+			}
+		}
+		if err := s.holdBack(ctx, log, d, sending, store.StatusDeferred, "rate_limited", "rate_limited: "+words, until); err != nil {
+			log.Error("could not defer the rate-limited delivery", "err", err)
+		}
+		return false, fmt.Errorf("%w: %w", ErrRateLimited, sendErr)
 	}
-	rateLimited := channels.KindOf(sendErr) == channels.RateLimited
-	if last && !rateLimited {
+	if last {
 		s.fail(ctx, log, d, fmt.Sprintf("gave up after %d attempts: %s", retried+1, words))
-		return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
+		return true, fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	}
-	if _, err := s.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending}, store.StatusQueued,
+	if _, err := s.Store.Transition(ctx, d.ID, sending, store.StatusQueued,
 		store.Update{Reason: words}); err != nil {
 		log.Error("could not put delivery back in the queue", "err", err)
 	}
 	log.Warn("send failed, will retry", "attempt", retried+1, "err", sendErr)
-	if rateLimited {
-		return fmt.Errorf("%w: %w", ErrRateLimited, sendErr)
+	return false, sendErr
+}
+
+// enhancedCoder is an SMTP error that carries the server's enhanced status
+// code (RFC 3463, "5.1.1"); the email channel's errors do.
+type enhancedCoder interface{ EnhancedCode() string }
+
+// bounced suppresses an address the provider said does not exist: an SMTP
+// permanent failure whose enhanced status is 5.1.x, a bad mailbox or
+// domain, so that no survey goes there again. 5.1.7 and 5.1.8 are about
+// our sender's address, not the contact's, and suppress nothing.
+func (s *Sender) bounced(ctx context.Context, log *slog.Logger, d *store.Delivery, sendErr error, words string) {
+	var ec enhancedCoder
+	if !errors.As(sendErr, &ec) {
+		return
 	}
-	return sendErr
+	detail, ok := strings.CutPrefix(ec.EnhancedCode(), "5.1.")
+	if !ok || detail == "" || detail == "7" || detail == "8" {
+		return
+	}
+	if err := s.Store.AddSuppression(ctx, store.Suppression{Channel: d.Channel, Address: d.Address, Reason: "bounce",
+		ContactID: d.ContactID, CreatedAt: s.now()}); err != nil {
+		log.Error("hard bounce not suppressed", "err", err, "smtp", words)
+		return
+	}
+	log.Info("address suppressed: hard bounce", "smtp", words)
 }
 
 func (s *Sender) fail(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) {
@@ -365,12 +441,10 @@ func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.De
 	}
 	switch c.Status {
 	case store.CampaignPaused:
-		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred, store.Update{Reason: "campaign paused"})
-		log.Debug("campaign paused: delivery held")
-		return true, err
+		// Held with no time: resuming the campaign queues it again.
+		return true, s.holdBack(ctx, log, d, observed(d), store.StatusDeferred, "campaign_paused", "campaign paused", time.Time{})
 	case store.CampaignCancelled:
-		_, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusSuppressed, store.Update{Reason: "campaign cancelled"})
-		return true, err
+		return true, s.holdBack(ctx, log, d, observed(d), store.StatusSuppressed, "campaign_cancelled", "campaign cancelled", time.Time{})
 	}
 	if c.SendWindow.IsZero() {
 		return false, nil
@@ -383,14 +457,11 @@ func (s *Sender) campaignGate(ctx context.Context, log *slog.Logger, d *store.De
 	if !next.After(now) {
 		return false, nil
 	}
-	if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusDeferred,
-		store.Update{Reason: "outside send window", SendAt: next}); err != nil {
+	if err := s.holdBack(ctx, log, d, observed(d), store.StatusDeferred, "send_window", "outside send window", next); err != nil {
 		return true, err
 	}
-	log.Info("delivery deferred to its send window", "until", next)
 	// Waiting is not failing: the retry after the wait counts no failure.
-	return true, fmt.Errorf("%w: %w", ErrRateLimited, &channels.Error{Channel: d.Channel, Kind: channels.RateLimited,
-		Message: "outside send window", RetryAfter: next.Sub(now)})
+	return true, s.wait(d, "outside send window", next)
 }
 
 // fallback tries a campaign delivery that failed for good (an invalid
@@ -436,26 +507,26 @@ func (s *Sender) fallback(ctx context.Context, log *slog.Logger, d *store.Delive
 	log.Info("trying the next channel", "channel", ch, "fallback_delivery_id", got.ID)
 }
 
-// gate returns why a delivery must not be sent, or "" to go on; c is nil
-// when the contact is gone.
-func (s *Sender) gate(ctx context.Context, d *store.Delivery, c *store.Contact) (string, error) {
+// gate returns why a delivery must not be sent, and the rule that says
+// so, or "" to go on; c is nil when the contact is gone.
+func (s *Sender) gate(ctx context.Context, d *store.Delivery, c *store.Contact) (rule, reason string, err error) {
 	switch {
 	case c == nil:
-		return "contact_deleted", nil
+		return "contact_deleted", "contact_deleted", nil
 	case c.OptedOutAt != nil:
-		return "opted_out", nil
+		return "opted_out", "opted_out", nil
 	}
 	if d.Address == "" {
-		return "no_address", nil
+		return "no_address", "no_address", nil
 	}
 	why, suppressed, err := s.Store.Suppressed(ctx, d.Channel, d.Address)
 	if err != nil {
-		return "", fmt.Errorf("check suppressions: %w", err)
+		return "", "", fmt.Errorf("check suppressions: %w", err)
 	}
 	if suppressed {
-		return "suppressed: " + why, nil
+		return "suppression_list", "suppressed: " + why, nil
 	}
-	return "", nil
+	return "", "", nil
 }
 
 func (s *Sender) render(ctx context.Context, d *store.Delivery, sv *store.Survey, c *store.Contact) (*channels.Message, error) {

@@ -169,6 +169,26 @@ type FanoutPage struct {
 // Kind implements TaskArgs.
 func (FanoutPage) Kind() string { return "campaign:fanout" }
 
+// SweepCampaign carries a cancel or a resume out over a campaign's
+// deliveries in the background, in pages: the request only moves the
+// campaign's status (which every send re-reads, so the move takes effect at
+// once) and queues this. Cancel suppresses what was not sent; resume
+// queues again what the pause held, from the delivery ID After on.
+type SweepCampaign struct {
+	CampaignID string `json:"campaign_id"`
+	Action     string `json:"action"` // SweepCancel or SweepResume
+	After      string `json:"after,omitempty"`
+}
+
+// Kind implements TaskArgs.
+func (SweepCampaign) Kind() string { return "campaign:sweep" }
+
+// The actions of a SweepCampaign.
+const (
+	SweepCancel = "cancel"
+	SweepResume = "resume"
+)
+
 // QueueCampaigns holds the runs and their fan-out pages.
 const QueueCampaigns = "campaigns"
 

@@ -125,6 +125,7 @@ func NewWorker(r asynq.RedisConnOpt, cfg WorkerConfig, sender *Sender, notifier 
 	if fanout != nil {
 		register(w.mux, fanout.Start)
 		register(w.mux, fanout.Page)
+		register(w.mux, fanout.Sweep)
 	}
 	if notifier != nil {
 		register(w.mux, notifier.Notify)

@@ -35,6 +35,7 @@ import (
 	"github.com/npsgate/npsgate/channels/outbox"
 	"github.com/npsgate/npsgate/channels/sms"
 	"github.com/npsgate/npsgate/config"
+	"github.com/npsgate/npsgate/contactimport"
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/httpapi"
 	"github.com/npsgate/npsgate/internal/netguard"
@@ -173,7 +174,9 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
 			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxImportBytes: cfg.HTTP.MaxImportBytes,
 			TrustedProxies: cfg.HTTP.TrustedProxies,
-			ReplyWindow:    time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
+			Dashboard: httpapi.DashboardConfig{Redis: g.rdb, SessionSecret: cfg.Dashboard.SessionSecret,
+				SessionTTL: time.Duration(cfg.Dashboard.SessionTTL)},
+			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
 			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
 			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
 			Ready: func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
@@ -258,6 +261,17 @@ func buildGate(cfg *config.Config, rdb redis.UniversalClient, reg *prometheus.Re
 		Conversation: time.Duration(cfg.SMS.ReplyWindow), Rates: rates,
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "npsgate_gate_decisions_total",
 			Help: "Deliveries held back by the send gate, by decision and reason."}, []string{"decision", "reason"}),
+	}
+	// A carrier limits each sending number (or messaging service) on its
+	// own, so SMS tokens are counted per sender, not for the whole channel.
+	g.Senders = map[string]string{}
+	if sms := cfg.Twilio.MessagingServiceSID; sms != "" {
+		g.Senders["sms"] = sms
+	} else if cfg.Twilio.From != "" {
+		g.Senders["sms"] = cfg.Twilio.From
+	}
+	if cfg.Twilio.WhatsAppFrom != "" {
+		g.Senders["whatsapp"] = cfg.Twilio.WhatsAppFrom
 	}
 	if t.QuietHours != "" {
 		open, _ := config.QuietWindow(t.QuietHours)
@@ -364,6 +378,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 				return err
 			}
 		}
+		// A contact import lifts ReadTimeout and WriteTimeout for its own
+		// request, which may upload for minutes, and is cut off instead
+		// once nothing has arrived for ReadTimeout (see httpapi's upload).
 		srv = &http.Server{
 			Handler:           g.handler,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -378,6 +395,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}()
 		g.log.Info("http listening", "addr", g.listener.Addr().String(), "public_url", g.cfg.PublicURL)
+
+		// Contact imports run in API processes: an import whose process
+		// died is ended by whichever one sweeps next, at start-up and
+		// then every minute.
+		sweepCtx, stopSweep := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			(&contactimport.Sweeper{Store: g.Store, Logger: g.log}).Run(sweepCtx)
+		}()
+		defer func() {
+			stopSweep()
+			<-swept
+		}()
 	}
 	if g.worker != nil {
 		if err := g.worker.Start(); err != nil {

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,7 +17,8 @@ import (
 )
 
 // sms posts a signed inbound SMS as Twilio would, to the public URL's path
-// on the local server, and returns the TwiML answer.
+// on the local server, and returns the text of the TwiML answer's message,
+// "" when it has none.
 func (r *running) sms(from, body, sid string) string {
 	r.t.Helper()
 	form := url.Values{"MessageSid": {sid}, "AccountSid": {twiliotest.DefaultAccountSID}, "From": {from},
@@ -33,7 +35,17 @@ func (r *running) sms(from, body, sid string) string {
 	if resp.StatusCode != 200 {
 		r.t.Fatalf("inbound sms: %d %s", resp.StatusCode, b)
 	}
-	return string(b)
+	var twiml struct {
+		XMLName  xml.Name `xml:"Response"`
+		Messages []string `xml:"Message"`
+	}
+	if err := xml.Unmarshal(b, &twiml); err != nil || len(twiml.Messages) > 1 {
+		r.t.Fatalf("inbound sms: not TwiML with one message at most: %v %s", err, b)
+	}
+	if len(twiml.Messages) == 0 {
+		return ""
+	}
+	return twiml.Messages[0]
 }
 
 // TestNPSBySMS: a trigger on the SMS channel reaches the local Twilio
@@ -84,19 +96,34 @@ func TestNPSBySMS(t *testing.T) {
 		t.Fatalf("provider id %v, Twilio sid %s", d["provider_message_id"], req.SID)
 	}
 
-	if answer := r.sms("+14155550100", "nine", "SM"+strings.Repeat("1", 32)); !strings.Contains(answer, "What do you like most") {
-		t.Fatalf("answer to the score: %s", answer)
+	if answer, want := r.sms("+14155550100", "nine", "SM"+strings.Repeat("1", 32)), "Thank you! What do you like most about Acme Support?"; answer != want {
+		t.Fatalf("answer to the score: %q, want %q", answer, want)
 	}
-	r.sms("+14155550100", "Quick and friendly", "SM"+strings.Repeat("2", 32))
-	_, list := r.api("GET", "/v1/responses?survey=support", nil)
-	rs := list["responses"].([]any)
-	if len(rs) != 1 || rs[0].(map[string]any)["score"] != 9.0 || rs[0].(map[string]any)["comment"] != "Quick and friendly" {
-		t.Fatalf("responses: %v", list)
+	if answer, want := r.sms("+14155550100", "Quick and friendly", "SM"+strings.Repeat("2", 32)), "Thank you for your feedback!"; answer != want {
+		t.Fatalf("answer to the comment: %q, want %q", answer, want)
 	}
+	checkResponse := func(when string) {
+		t.Helper()
+		_, list := r.api("GET", "/v1/responses?survey=support", nil)
+		rs := list["responses"].([]any)
+		if len(rs) != 1 || rs[0].(map[string]any)["score"] != 9.0 || rs[0].(map[string]any)["comment"] != "Quick and friendly" {
+			t.Fatalf("responses %s: %v", when, list)
+		}
+	}
+	checkResponse("after the comment")
 
-	if answer := r.sms("+14155550100", "STOP", "SM"+strings.Repeat("3", 32)); !strings.Contains(answer, "unsubscribed") {
-		t.Fatalf("stop: %s", answer)
+	if answer, want := r.sms("+14155550100", "STOP", "SM"+strings.Repeat("3", 32)),
+		"You are unsubscribed and will get no more surveys from us. Reply START to subscribe again."; answer != want {
+		t.Fatalf("stop: %q, want %q", answer, want)
 	}
+	// Opted out: a score is neither answered nor recorded, and a second
+	// STOP is not confirmed again.
+	for i, body := range []string{"3", "STOP"} {
+		if answer := r.sms("+14155550100", body, "SM"+strings.Repeat(string(rune('4'+i)), 32)); answer != "" {
+			t.Fatalf("%q after STOP: %q, want no answer", body, answer)
+		}
+	}
+	checkResponse("after STOP")
 	// Opted out everywhere: neither SMS nor email goes out.
 	for _, ch := range []string{"sms", "email"} {
 		_, tr := r.api("POST", "/v1/triggers", map[string]any{"survey": "support", "channel": ch, "contact": map[string]any{"external_id": "p-1"}})

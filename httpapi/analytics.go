@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/npsgate/npsgate/analytics"
 	"github.com/npsgate/npsgate/dashboard"
@@ -41,11 +44,70 @@ func (a *API) analyticsRoutes(v1 *gin.RouterGroup) *analyticsAPI {
 	return an
 }
 
+// DashboardConfig is where /dashboard keeps its sessions and its secret.
+type DashboardConfig struct {
+	// Redis keeps the sessions and the random session secret, shared by
+	// every API replica and kept across restarts; nil keeps them in this
+	// process (one replica, logins end at a restart).
+	Redis redis.UniversalClient
+	// SessionSecret, when set, signs sessions instead of the random
+	// secret kept in Redis; changing it ends every session.
+	SessionSecret string
+	// SessionTTL is how long a login lasts. Default 12 hours.
+	SessionTTL time.Duration
+}
+
+// loginAttemptsPerMinute bounds dashboard sign-in attempts per client IP.
+const loginAttemptsPerMinute = 10
+
+// clientIPKey carries gin's client IP (which honours TrustedProxies) to
+// the dashboard's login limit.
+type clientIPKey struct{}
+
 // dashboard is the HTML dashboard, mounted at /dashboard/.
 func (an *analyticsAPI) dashboard() gin.HandlerFunc {
-	return gin.WrapH(dashboard.New(dashboard.Config{
-		Store: an.cfg.Store, APIKeys: an.cfg.APIKeys, Logger: an.cfg.Logger, Now: an.cfg.Now, Words: an.words,
-	}))
+	h := dashboard.New(dashboard.Config{
+		Store: an.cfg.Store, Keys: dashboardKeys{an.API}, Redis: an.cfg.Dashboard.Redis,
+		Secret: []byte(an.cfg.Dashboard.SessionSecret), SessionTTL: an.cfg.Dashboard.SessionTTL,
+		LoginLimit: an.loginLimit, Logger: an.cfg.Logger, Now: an.cfg.Now, Words: an.words,
+	})
+	return func(c *gin.Context) {
+		ctx := context.WithValue(c.Request.Context(), clientIPKey{}, c.ClientIP())
+		h.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	}
+}
+
+func (an *analyticsAPI) loginLimit(r *http.Request) (bool, time.Duration) {
+	ip, _ := r.Context().Value(clientIPKey{}).(string)
+	return an.allow(r.Context(), "dashboard-login-ip:"+ip, loginAttemptsPerMinute, time.Minute)
+}
+
+// dashboardKeys lets the dashboard check a typed key by the API's own rule
+// (matchKey): plain and sha256: keys log in as the key, never as the
+// configured string, and a key limited to triggers does not log in.
+type dashboardKeys struct{ a *API }
+
+func (k dashboardKeys) Check(key string) (string, bool) {
+	found, ok := k.a.matchKey(key)
+	if !ok || found.scope != "" {
+		return "", false
+	}
+	return keyID(found), true
+}
+
+func (k dashboardKeys) Accepted(id string) bool {
+	for _, key := range k.a.keys {
+		if key.scope == "" && keyID(key) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// keyID names a key in a session without revealing it.
+func keyID(k apiKey) string {
+	sum := sha256.Sum256(append([]byte("npsgate dashboard key:"), k.sum[:]...))
+	return hex.EncodeToString(sum[:8])
 }
 
 // recordOpened notes that a delivery's reply page was opened, for the
@@ -313,9 +375,16 @@ type pointJSON struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	summaryJSON
+	// Partial marks the period that has not ended yet.
+	Partial      bool     `json:"partial"`
 	Change       *float64 `json:"change"`
 	ChangeMargin *float64 `json:"change_margin_of_error"`
-	Significant  bool     `json:"significant"`
+	// Significance is what the change means: significant, within_margin,
+	// or too_few (a period has fewer than min_responses answers, so the
+	// margin itself is unreliable); null without a change. Significant is
+	// Significance == "significant".
+	Significance *analytics.Significance `json:"significance"`
+	Significant  bool                    `json:"significant"`
 }
 
 func (an *analyticsAPI) trend(c *gin.Context) {
@@ -353,12 +422,17 @@ func (an *analyticsAPI) trend(c *gin.Context) {
 	}
 	points := analytics.Trend(q.sv.Kind, labels, tallies)
 	out := make([]pointJSON, len(points))
+	now := an.cfg.Now()
 	for i, p := range points {
 		out[i] = pointJSON{Label: p.Label, Start: bounds[i], End: bounds[i+1], summaryJSON: summaryOf(p.Summary),
-			Change: p.Change, ChangeMargin: p.ChangeMargin, Significant: p.Significant}
+			Partial: bounds[i+1].After(now), Change: p.Change, ChangeMargin: p.ChangeMargin, Significant: p.Significant}
+		if p.Significance != "" {
+			sig := p.Significance
+			out[i].Significance = &sig
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"survey": q.sv.Key, "kind": q.sv.Kind, "period": period, "time_zone": q.loc.String(),
-		"points": out})
+		"min_responses": analytics.MinResponses, "points": out})
 }
 
 type funnelJSON struct {

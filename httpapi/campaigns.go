@@ -43,7 +43,10 @@ type campaignJSON struct {
 }
 
 type campaignCount struct {
+	// Planned is every survey delivery the campaign made: its runs'
+	// fan-out and the fallbacks to a next channel (Fallbacks of them).
 	Planned    int            `json:"planned"`
+	Fallbacks  int            `json:"fallbacks"`
 	Queued     int            `json:"queued"`
 	Deferred   int            `json:"deferred"`
 	Sent       int            `json:"sent"`
@@ -52,6 +55,9 @@ type campaignCount struct {
 	Failed     int            `json:"failed"`
 	Suppressed int            `json:"suppressed"`
 	ByReason   map[string]int `json:"suppressed_by_reason"`
+	// Skipped is the audience the fan-out left out, by reason
+	// (opted_out, no_address, account_cap): in no other count.
+	Skipped map[string]int `json:"skipped"`
 }
 
 type dayPlanJSON struct {
@@ -61,12 +67,13 @@ type dayPlanJSON struct {
 }
 
 type runJSON struct {
-	Number       int        `json:"number"`
-	Status       string     `json:"status"`
-	Planned      int        `json:"planned"`
-	ScheduledFor time.Time  `json:"scheduled_for"`
-	StartedAt    time.Time  `json:"started_at"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	Number       int            `json:"number"`
+	Status       string         `json:"status"`
+	Planned      int            `json:"planned"`
+	ScheduledFor time.Time      `json:"scheduled_for"`
+	StartedAt    time.Time      `json:"started_at"`
+	FinishedAt   *time.Time     `json:"finished_at,omitempty"`
+	Skipped      map[string]int `json:"skipped,omitempty"`
 }
 
 func (a *API) campaignFromJSON(c *gin.Context, in campaignJSON) (*store.Campaign, error) {
@@ -145,15 +152,46 @@ func (a *API) campaignToJSON(c *gin.Context, cp *store.Campaign, detail bool) (c
 	if err != nil {
 		return out, err
 	}
+	skips, err := a.cfg.Store.CampaignSkips(ctx, cp.ID)
+	if err != nil {
+		return out, err
+	}
 	cnt := &campaignCount{Queued: byStatus[store.StatusQueued] + byStatus[store.StatusSending], Deferred: byStatus[store.StatusDeferred],
 		Sent: byStatus[store.StatusSent], Delivered: byStatus[store.StatusDelivered], Responded: byStatus[store.StatusResponded],
-		Failed: byStatus[store.StatusFailed], Suppressed: byStatus[store.StatusSuppressed], ByReason: byReason}
-	for _, r := range runs {
-		cnt.Planned += r.Planned
-		out.RunList = append(out.RunList, runJSON{Number: r.Number, Status: r.Status, Planned: r.Planned,
-			ScheduledFor: r.ScheduledFor, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt})
+		Failed: byStatus[store.StatusFailed], Suppressed: byStatus[store.StatusSuppressed], ByReason: byReason,
+		Skipped: map[string]int{dispatcher.SkipOptedOut: 0, dispatcher.SkipNoAddress: 0, dispatcher.SkipAccountCap: 0}}
+	// Every survey delivery of the campaign is one its runs planned or a
+	// fallback to the next channel after a permanent failure.
+	for _, n := range byStatus {
+		cnt.Planned += n
 	}
+	fannedOut := 0
+	for _, r := range runs {
+		fannedOut += r.Planned
+		for reason, n := range skips[r.ID] {
+			cnt.Skipped[reason] += n
+		}
+		out.RunList = append(out.RunList, runJSON{Number: r.Number, Status: r.Status, Planned: r.Planned,
+			ScheduledFor: r.ScheduledFor, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Skipped: skips[r.ID]})
+	}
+	// The counts and the runs are two reads: a page committed between
+	// them must not make the fallbacks negative.
+	cnt.Fallbacks = max(0, cnt.Planned-fannedOut)
+	cnt.Planned = max(cnt.Planned, fannedOut)
 	out.Counts = cnt
+	// A campaign whose last run is out is completed when nothing of it
+	// waits any more; the recoverer notices within a minute, a read at
+	// once (the same conditional move, made at most once).
+	pending := byStatus[store.StatusQueued] + byStatus[store.StatusSending] + byStatus[store.StatusDeferred]
+	if cp.Status == store.CampaignRunning && cp.NextRunAt == nil && pending == 0 {
+		done, err := a.cfg.Store.CompleteCampaigns(ctx, cp.ID)
+		if err != nil {
+			return out, err
+		}
+		if len(done) == 1 {
+			out.Status = string(store.CampaignCompleted)
+		}
+	}
 	if cp.Drip.On() && len(runs) > 0 {
 		plan, err := a.cfg.Store.RunPlan(ctx, runs[0].ID)
 		if err != nil {

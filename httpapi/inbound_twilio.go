@@ -19,6 +19,8 @@ import (
 // smsWords are the gateway's own SMS answers around the survey's texts.
 type smsWords struct {
 	Thanks, ThanksComment, Clarify, Unmatched, OptedOut, OptedIn string
+	// sep joins two sentences: a space in English, nothing in Chinese.
+	sep string
 }
 
 var smsText = map[string]smsWords{
@@ -29,6 +31,7 @@ var smsText = map[string]smsWords{
 		Unmatched:     "Thank you for your message. There is no open survey for this number.",
 		OptedOut:      "You are unsubscribed and will get no more surveys from us. Reply START to subscribe again.",
 		OptedIn:       "You are subscribed again. Reply STOP to unsubscribe.",
+		sep:           " ",
 	},
 	"zh-CN": {
 		Thanks:        "谢谢！",
@@ -47,10 +50,6 @@ var smsText = map[string]smsWords{
 		OptedIn:       "您已重新訂閱。回覆 STOP 可取消訂閱。",
 	},
 }
-
-// smsLookback bounds how far back a reply looks for the delivery it
-// answers; each survey's own window then decides.
-const smsLookback = 90 * 24 * time.Hour
 
 // twilioParams checks X-Twilio-Signature against the public URL of the
 // request, as Twilio computed it, and returns the form. A request that is
@@ -204,7 +203,20 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 			if err != nil {
 				return err
 			}
+			// A number already suppressed on this channel whose contacts
+			// are all opted out heard the confirmation before: a repeated
+			// STOP gets no answer, so that STOP never starts a
+			// conversation of confirmations.
+			_, already, err := tx.Suppressed(ctx, msg.Channel, msg.From)
+			if err != nil {
+				return err
+			}
+			out = replyOutcome{outcome: "opt_out"}
 			for _, ct := range contacts {
+				if ct.OptedOutAt == nil {
+					already = false
+					out.optedOut = append(out.optedOut, ct.ExternalID)
+				}
 				if err := tx.OptOutContact(ctx, ct.ExternalID, "stop", now); err != nil {
 					return err
 				}
@@ -214,15 +226,14 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 					return err
 				}
 			}
-			out = replyOutcome{answer: words.OptedOut, outcome: "opt_out"}
-			for _, ct := range contacts {
-				out.optedOut = append(out.optedOut, ct.ExternalID)
+			if !already {
+				out.answer = words.OptedOut
 			}
 			_, err = record(tx, out)
 			return err
 		})
 		if err == nil {
-			a.log.Info("sms opt-out", "contacts", len(out.optedOut))
+			a.log.Info("sms opt-out", "contacts", len(out.optedOut), "repeated", out.answer == "")
 		}
 		return out, err
 	case survey.ReplyOptIn:
@@ -251,16 +262,30 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 		return record(st, replyOutcome{answer: a.cfg.SMSHelpText, outcome: "help"})
 	}
 
+	// An opted-out number gets no message and its words are not answers:
+	// they are kept for audit only. The keywords above still work, START
+	// included. The test is the send pipeline's: the number suppressed on
+	// the channel, or (below) the delivery's contact opted out.
+	optedOut := replyOutcome{outcome: "opted_out"}
+	if _, ok, err := st.Suppressed(ctx, msg.Channel, msg.From); err != nil {
+		return replyOutcome{}, err
+	} else if ok {
+		return record(st, optedOut)
+	}
+
 	cand, sv, err := a.openDelivery(ctx, st, msg.From, now)
 	if err != nil {
 		return replyOutcome{}, err
 	}
-	if cand == nil {
+	unmatched := func() (replyOutcome, error) {
 		_, words, err := contacts(st)
 		if err != nil {
 			return replyOutcome{}, err
 		}
 		return record(st, replyOutcome{answer: words.Unmatched, outcome: "unmatched"})
+	}
+	if cand == nil {
+		return unmatched()
 	}
 	d, via := cand.Delivery, 0
 	if d.ReminderOf != "" {
@@ -271,16 +296,33 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 		}
 		d, via = parent, d.ReminderN
 	}
+	// The contact may have opted out without this number being suppressed
+	// on this channel: an email unsubscribe link suppresses the contact's
+	// phone on sms, not on whatsapp.
+	switch ct, err := st.GetContact(ctx, d.ContactID); {
+	case errors.Is(err, store.ErrNotFound):
+		return unmatched() // erased since the query: its deliveries are closed
+	case err != nil:
+		return replyOutcome{}, err
+	case ct.OptedOutAt != nil:
+		optedOut.deliveryID = d.ID
+		return record(st, optedOut)
+	}
 	words := smsText[survey.MatchLocale(d.Locale)]
 	// The answer so far to the survey (the parent's, for a reminder) came
 	// with the candidate.
 	existing := cand.Response
 	reply := survey.ParseReply(sv.sv.Kind, msg.Body)
 	text := sv.text(d.Locale)
+	// Within the edit window a new score changes the answer, as on the
+	// reply page; after it the answer is locked and every message is a
+	// comment, so nothing the customer wrote is lost.
+	editable := existing == nil || !now.After(existing.CreatedAt.Add(a.cfg.EditWindow))
 
-	// After a score, the next message is the comment, unless it is only a
-	// new score ("8"), which updates the answer.
-	if existing != nil && !(reply.Kind == survey.ReplyScore && reply.Rest == "") {
+	// After a score, the next message is the comment, unless it is a new
+	// score ("8", "6 - actually support was slow"), which updates the
+	// answer.
+	if existing != nil && (reply.Kind != survey.ReplyScore || !editable) {
 		existing.Comment = joinComment(existing.Comment, strings.TrimSpace(msg.Body))
 		out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "comment", responseID: existing.ID}
 		msg.DeliveryID, msg.Outcome = out.deliveryID, out.outcome
@@ -297,7 +339,13 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 	r := &store.Response{DeliveryID: d.ID, Channel: d.Channel, Locale: d.Locale, Score: reply.Score, Via: via,
 		Category: sv.sv.Kind.CategoryOf(reply.Score), Comment: strings.TrimSpace(reply.Rest)}
 	if existing != nil {
-		r.Comment, r.MayContact = existing.Comment, existing.MayContact
+		// A new score with words ("6 - actually support was slow") says
+		// why it changed: those words are the comment now. A bare score
+		// keeps the comment it had.
+		if r.Comment == "" {
+			r.Comment = existing.Comment
+		}
+		r.MayContact = existing.MayContact
 	}
 	// The message's record, the answer and the delivery's move to
 	// responded are one write.
@@ -308,17 +356,46 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 	}
 	out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "score", responseID: r.ID, created: created}
 	if r.Comment == "" {
-		out.answer = words.Thanks + " " + text.FollowUp(r.Category)
+		out.answer = words.thank(text.FollowUp(r.Category))
 	}
 	return out, nil
+}
+
+// thanksWords open a follow-up that already thanks, in the built-in texts
+// ("Thank you! What do you like most…", "谢谢。是什么…") or a survey's own.
+var thanksWords = []string{"thank", "thx", "谢谢", "謝謝", "感谢", "感謝", "多谢", "多謝"}
+
+// thank is the answer to a score: thanks, then the follow-up question,
+// without thanking twice when the question starts with thanks. Chinese
+// puts no space after its full-width punctuation.
+func (w smsWords) thank(followUp string) string {
+	followUp = strings.TrimSpace(followUp)
+	lower := strings.ToLower(followUp)
+	for _, t := range thanksWords {
+		if strings.HasPrefix(lower, t) {
+			return followUp
+		}
+	}
+	if followUp == "" {
+		return w.Thanks
+	}
+	return w.Thanks + w.sep + followUp
 }
 
 // openDelivery finds the newest SMS or WhatsApp delivery to the number that
 // is still inside its survey's reply window, with its survey and the
 // answer so far, in one query (surveys come from the cache while they are
 // unchanged).
+//
+// The query has no lower bound on the deliveries' creation time: none
+// derived from the configuration would be safe. A delivery is created up
+// to maxDelay (a year) before it is sent and its window runs from the
+// sending, and a survey's own reply_window has no upper limit, so any cap
+// (it was 90 days) closes surveys that are still open. The newest-first
+// LIMIT on the (address, created_at) index bounds the work instead, and
+// each candidate's own window decides below.
 func (a *API) openDelivery(ctx context.Context, st *store.Store, from string, now time.Time) (*store.ReplyCandidate, *cachedSurvey, error) {
-	list, err := st.ReplyCandidatesTo(ctx, []string{"sms", "whatsapp"}, from, now.Add(-smsLookback), 20)
+	list, err := st.ReplyCandidatesTo(ctx, []string{"sms", "whatsapp"}, from, time.Time{}, 20)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -398,8 +475,13 @@ func (a *API) twilioStatus(c *gin.Context) {
 	case "delivered", "read":
 		_, err = a.cfg.Store.Transition(ctx, d.ID, []store.DeliveryStatus{store.StatusSending, store.StatusSent}, store.StatusDelivered, upd)
 	case "undelivered", "failed":
+		// Twilio's undelivered (the carrier could not hand it to the
+		// phone) is folded into failed: deliveries have no undelivered
+		// status, and for us the two end alike, final and not read, with
+		// no retry. The reason keeps which it was and Twilio's code:
+		// "undelivered: 30003 Unreachable destination handset".
 		code := params["ErrorCode"]
-		upd.Reason = strings.TrimSpace(fmt.Sprintf("twilio %s %s", status, code))
+		upd.Reason = twilioFailure(status, strings.TrimSpace(code))
 		if code == "21610" {
 			if err = a.cfg.Store.OptOutContact(ctx, d.ContactID, "stop", a.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 				break
@@ -418,6 +500,39 @@ func (a *API) twilioStatus(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// twilioErrors name the error codes a status callback carries most, as
+// Twilio's error dictionary does; the callback sends the code alone.
+var twilioErrors = map[string]string{
+	"30001": "Queue overflow",
+	"30002": "Account suspended",
+	"30003": "Unreachable destination handset",
+	"30004": "Message blocked",
+	"30005": "Unknown destination handset",
+	"30006": "Landline or unreachable carrier",
+	"30007": "Message filtered by the carrier",
+	"30008": "Unknown error",
+	"30009": "Missing segment",
+	"30010": "Message price exceeds max price",
+	"21211": "Invalid 'To' phone number",
+	"21408": "Permission to send to this region is not enabled",
+	"21610": "Recipient unsubscribed",
+	"21612": "The 'To' number is not reachable",
+	"21614": "'To' number is not a valid mobile number",
+	"63003": "Channel could not find the 'To' address",
+	"63016": "Outside the WhatsApp 24-hour window; use a template",
+}
+
+// twilioFailure is the reason a failed or undelivered status records:
+// the status, then Twilio's code and what it means when the callback has a
+// code ("undelivered: 30003 Unreachable destination handset").
+func twilioFailure(status, code string) string {
+	detail := strings.TrimSpace(code + " " + twilioErrors[code])
+	if detail == "" {
+		return status
+	}
+	return status + ": " + detail
 }
 
 func channelOf(to string) string {

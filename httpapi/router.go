@@ -74,6 +74,8 @@ type Config struct {
 	InboundSMSPerHour  int
 	// Ready reports whether the backing services answer; /readyz uses it.
 	Ready func(context.Context) error
+	// Dashboard is where /dashboard keeps its sessions and its secret.
+	Dashboard DashboardConfig
 	// Registry receives the HTTP metrics; nil uses a private one.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -199,6 +201,7 @@ func (a *API) routes() *gin.Engine {
 	v1.GET("/surveys/:key", a.getSurvey)
 	v1.PUT("/surveys/:key", a.updateSurvey)
 	v1.POST("/contacts/import", a.importContacts)
+	v1.GET("/imports", a.listImports)
 	v1.GET("/imports/:id", a.getImport)
 	v1.PUT("/contacts/:id", a.putContact)
 	v1.GET("/contacts/:id", a.getContact)
@@ -267,9 +270,23 @@ func parseAPIKey(s string) (apiKey, error) {
 	return k, nil
 }
 
-// authenticate accepts a configured key. Keys are compared as SHA-256
-// digests in constant time, so neither their content nor their length leaks
-// through timing; every key is compared, whichever matches.
+// matchKey returns the configured key that token is. Keys are compared as
+// SHA-256 digests in constant time, so neither their content nor their
+// length leaks through timing; every key is compared, whichever matches.
+// The dashboard's login checks keys with it too (analytics.go).
+func (a *API) matchKey(token string) (apiKey, bool) {
+	sum := sha256.Sum256([]byte(token))
+	var found apiKey
+	match := 0
+	for _, k := range a.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
+			found, match = k, 1
+		}
+	}
+	return found, match == 1
+}
+
+// authenticate accepts a configured key (see matchKey).
 func (a *API) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
 	// The scheme is case-insensitive (RFC 7235 section 2.1): "bearer" is
@@ -282,19 +299,13 @@ func (a *API) authenticate(c *gin.Context) {
 		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing API key: send Authorization: Bearer <key>"})
 		return
 	}
-	sum := sha256.Sum256([]byte(token))
-	match, scope := 0, ""
-	for _, k := range a.keys {
-		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
-			match, scope = 1, k.scope
-		}
-	}
-	if match != 1 {
+	key, ok := a.matchKey(token)
+	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="npsgate", error="invalid_token"`)
 		a.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "invalid API key"})
 		return
 	}
-	if scope == "triggers" && !(c.Request.Method == http.MethodPost && c.FullPath() == "/v1/triggers") {
+	if key.scope == "triggers" && !(c.Request.Method == http.MethodPost && c.FullPath() == "/v1/triggers") {
 		a.fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "this API key may only create triggers"})
 		return
 	}
@@ -375,8 +386,14 @@ func (a *API) allow(ctx context.Context, key string, n int, per time.Duration) (
 	return ok, retry
 }
 
-// optedOut tells webhook subscribers that a contact opted out.
+// optedOut follows every opt-out (unsubscribe page, STOP, a carrier's
+// opt-out): it cancels the contact's reminders that have not gone out, so
+// the delivery views say so at once (the sender would drop them when due
+// anyway), and tells webhook subscribers.
 func (a *API) optedOut(ctx context.Context, contactID, channel, reason string) {
+	if _, err := a.cfg.Store.CancelContactReminders(ctx, contactID, "opted_out: "+reason); err != nil {
+		a.log.Error("opt-out: reminders not cancelled (the sender drops them when due)", "err", err)
+	}
 	if err := a.cfg.Dispatcher.Emit(ctx, dispatcher.EventContactOptedOut,
 		dispatcher.OptedOutData{ContactID: contactID, Channel: channel, Reason: reason}); err != nil {
 		a.log.Error("opt-out event not queued", "err", err)

@@ -11,7 +11,8 @@ import (
 	"github.com/npsgate/npsgate/store"
 )
 
-// shortLink sends a short SMS link on to its reply page. Look-ups are
+// shortLink sends a short SMS link on to its reply page, a reminder's
+// with m=n so the answer says which message it came from. Look-ups are
 // limited per IP, which with 57^7 codes makes guessing one hopeless.
 func (a *API) shortLink(c *gin.Context) {
 	u, lang := uiFor(c.GetHeader("Accept-Language"))
@@ -22,10 +23,10 @@ func (a *API) shortLink(c *gin.Context) {
 		return
 	}
 	code := c.Param("code")
-	token := ""
+	token, via := "", 0
 	var err error
 	if len(code) == store.ShortCodeLen {
-		token, err = a.cfg.Store.ResolveShort(c.Request.Context(), code)
+		token, via, err = a.cfg.Store.ResolveShort(c.Request.Context(), code)
 	} else {
 		err = store.ErrNotFound
 	}
@@ -38,8 +39,13 @@ func (a *API) shortLink(c *gin.Context) {
 		return
 	}
 	target := "/r/" + token
-	if q := c.Request.URL.RawQuery; q != "" {
-		target += "?" + q
+	q := c.Request.URL.Query()
+	if via > 0 && q.Get("m") == "" {
+		// A reminder's own code: the page records which message it was.
+		q.Set("m", strconv.Itoa(via))
+	}
+	if len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Redirect(http.StatusFound, target)

@@ -40,6 +40,11 @@ func (a *API) addSuppression(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// Reminders to the address that have not gone out end now, so the
+	// delivery views say so at once (the sender would drop them when due).
+	if _, err := a.cfg.Store.CancelAddressReminders(c.Request.Context(), sp.Channel, sp.Address, "suppressed: "+sp.Reason); err != nil {
+		a.log.Error("suppression: reminders not cancelled (the sender drops them when due)", "err", err)
+	}
 	c.JSON(http.StatusCreated, suppressionJSON{Channel: sp.Channel, Address: sp.Address, Reason: sp.Reason, ContactID: sp.ContactID, CreatedAt: &sp.CreatedAt})
 }
 

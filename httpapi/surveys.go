@@ -81,7 +81,7 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 		if err := templates.Validate(ov); err != nil {
 			var te *templates.Error
 			if errors.As(err, &te) {
-				return nil, badField(fmt.Sprintf("templates.%s%s.%s.%s", te.Channel, suffix, te.Locale, te.Part), "%v", te)
+				return nil, badField(templateField("templates", te.Channel+suffix, te), "%v", te)
 			}
 			return nil, badField("templates", "%v", err)
 		}
@@ -98,12 +98,31 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 		}
 		sv.Fatigue = *in.Fatigue
 	}
-	sv.Reminders = dispatcher.DefaultReminders
-	if in.Reminders != nil {
+	if in.ReplyWindow != "" {
+		d, err := parseDuration(in.ReplyWindow)
+		if err != nil || d < time.Hour {
+			return nil, badField("reply_window", "reply_window must be a duration of at least 1h, like 72h or 30d")
+		}
+		sv.ReplyWindow = d
+	}
+	// A reminder due after the reply link has expired would be dropped
+	// when due (the survey is closed by then): refuse it now.
+	window := sv.ReplyWindow
+	if window == 0 {
+		window = a.cfg.ReplyWindow
+	}
+	if in.Reminders == nil {
+		// The default reminder is left out, not refused, when the survey's
+		// window is too short for it: nobody asked for it.
+		for _, r := range dispatcher.DefaultReminders {
+			if r.After < window {
+				sv.Reminders = append(sv.Reminders, r)
+			}
+		}
+	} else {
 		if len(*in.Reminders) > dispatcher.MaxReminders {
 			return nil, badField("reminders", "at most %d reminders", dispatcher.MaxReminders)
 		}
-		sv.Reminders = nil
 		for i, r := range *in.Reminders {
 			d, err := parseDuration(r.After)
 			if err != nil || d < time.Hour || d > 60*24*time.Hour {
@@ -112,7 +131,19 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 			if i > 0 && d <= sv.Reminders[i-1].After {
 				return nil, badField(fmt.Sprintf("reminders[%d].after", i), "each reminder must come after the one before")
 			}
-			sv.Reminders = append(sv.Reminders, store.Reminder{After: d, NextChannel: r.NextChannel})
+			if d >= window {
+				return nil, badField(fmt.Sprintf("reminders[%d].after", i),
+					"the reminder would come %s after the survey, when its reply link (reply_window %s) has expired",
+					humanDuration(d), humanDuration(window))
+			}
+			if err := templates.Validate(r.Templates); err != nil {
+				var te *templates.Error
+				if errors.As(err, &te) {
+					return nil, badField(templateField(fmt.Sprintf("reminders[%d].templates", i), te.Channel, te), "%v", te)
+				}
+				return nil, badField(fmt.Sprintf("reminders[%d].templates", i), "%v", err)
+			}
+			sv.Reminders = append(sv.Reminders, store.Reminder{After: d, NextChannel: r.NextChannel, Templates: r.Templates})
 		}
 	}
 	if in.Digest != nil && in.Digest.Frequency != "" {
@@ -129,19 +160,40 @@ func (a *API) surveyFromJSON(in surveyJSON) (*store.Survey, error) {
 			return nil, err
 		}
 	}
-	if in.ReplyWindow != "" {
-		d, err := parseDuration(in.ReplyWindow)
-		if err != nil || d < time.Hour {
-			return nil, badField("reply_window", "reply_window must be a duration of at least 1h, like 72h or 30d")
-		}
-		sv.ReplyWindow = d
-	}
 	return sv, nil
+}
+
+// templateField names the template an error is about, as far as it knows
+// it: "templates.email.en.html", or "templates.fax" for a channel.
+func templateField(prefix, channel string, te *templates.Error) string {
+	field := prefix
+	for _, p := range []string{channel, te.Locale, te.Part} {
+		if p == "" {
+			break
+		}
+		field += "." + p
+	}
+	return field
+}
+
+// humanDuration writes whole days as they are written in requests ("30d").
+func humanDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 type reminderSpec struct {
 	After       string `json:"after"`
 	NextChannel bool   `json:"next_channel,omitempty"`
+	// Templates are this reminder's own, like the survey's templates;
+	// parts they lack come from the channel-wide "…_reminder" overrides,
+	// then the survey's templates marked as a reminder.
+	Templates map[string]map[string]map[string]string `json:"templates,omitempty"`
+	// SMS reports, per locale, the encoding and segment count of the SMS
+	// this reminder sends (read-only).
+	SMS map[string]smsReport `json:"sms,omitempty"`
 }
 
 type digestSpec struct {
@@ -183,11 +235,12 @@ type smsReport struct {
 	Characters int    `json:"characters"`
 }
 
-// smsReports renders the survey's SMS in every locale it has, with a reply
-// link as long as a real one, and refuses one longer than the configured
-// number of segments: carriers bill per segment and long texts arrive
-// split.
-func (a *API) smsReports(sv *store.Survey) (map[string]smsReport, error) {
+// smsReports renders the survey's SMS, and each reminder's, in every
+// locale they have, with a short link as long as a real one, and refuses
+// one longer than the configured number of segments: carriers bill per
+// segment and long texts arrive split. The reminders' reports are in the
+// order of sv.Reminders.
+func (a *API) smsReports(sv *store.Survey) (map[string]smsReport, []map[string]smsReport, error) {
 	locales := map[string]bool{}
 	for _, l := range a.cfg.Templates.Locales("sms") {
 		locales[l] = true
@@ -198,28 +251,76 @@ func (a *API) smsReports(sv *store.Survey) (map[string]smsReport, error) {
 	for l := range sv.Templates["sms"] {
 		locales[l] = true
 	}
-	out := map[string]smsReport{}
-	for l := range locales {
+	surveyOv, _ := dispatcher.SplitOverrides(sv.Templates)
+	data := func(l string) templates.Data {
 		d := &store.Delivery{Token: strings.Repeat("x", 22), Locale: l}
 		data := dispatcher.MessageData(sv, d, a.cfg.Links)
-		// SMS carries the short link, as the sender renders it.
+		// SMS carries the short link, as the sender renders it; a
+		// reminder's is a code of its own, as long.
 		data.ReplyURL = a.cfg.Links.Short(strings.Repeat("x", store.ShortCodeLen))
-		surveyOv, _ := dispatcher.SplitOverrides(sv.Templates)
-		m, err := a.cfg.Templates.Render("sms", l, surveyOv, data)
+		return data
+	}
+	report := func(text string) smsReport {
+		enc, n := templates.Segments(text)
+		return smsReport{Encoding: string(enc), Segments: n, Characters: utf8.RuneCountInString(text)}
+	}
+	tooLong := func(field, what string, r smsReport) error {
+		return badField(field, "the %s takes %d %s segments; at most %d are allowed (sms.max_segments)",
+			what, r.Segments, r.Encoding, a.cfg.SMSMaxSegments)
+	}
+	out := map[string]smsReport{}
+	for l := range locales {
+		m, err := a.cfg.Templates.Render("sms", l, surveyOv, data(l))
 		if err != nil {
-			return nil, badField(fmt.Sprintf("templates.sms.%s.text", l), "%v", err)
+			return nil, nil, badField(fmt.Sprintf("templates.sms.%s.text", l), "%v", err)
 		}
-		enc, n := templates.Segments(m.Text)
-		out[l] = smsReport{Encoding: string(enc), Segments: n, Characters: utf8.RuneCountInString(m.Text)}
-		if n > a.cfg.SMSMaxSegments {
+		out[l] = report(m.Text)
+		if out[l].Segments > a.cfg.SMSMaxSegments {
 			field := fmt.Sprintf("templates.sms.%s.text", l)
 			if _, own := sv.Templates["sms"][l]; !own {
 				field = fmt.Sprintf("texts.%s.question", l)
 			}
-			return nil, badField(field, "the %s SMS takes %d %s segments; at most %d are allowed (sms.max_segments)", l, n, enc, a.cfg.SMSMaxSegments)
+			return nil, nil, tooLong(field, l+" SMS", out[l])
 		}
 	}
-	return out, nil
+	var reminders []map[string]smsReport
+	for i := range sv.Reminders {
+		own, surveyOv := dispatcher.ReminderOverrides(sv, i+1)
+		rl := map[string]bool{}
+		for l := range locales {
+			rl[l] = true
+		}
+		for _, ov := range own {
+			for l := range ov["sms"] {
+				rl[l] = true
+			}
+		}
+		rep := map[string]smsReport{}
+		for l := range rl {
+			m, err := a.cfg.Templates.RenderReminder("sms", l, own, surveyOv, data(l))
+			if err != nil {
+				return nil, nil, badField(fmt.Sprintf("reminders[%d].templates.sms.%s.text", i, l), "%v", err)
+			}
+			rep[l] = report(m.Text)
+			if rep[l].Segments <= a.cfg.SMSMaxSegments {
+				continue
+			}
+			// Blame the template the admin can change.
+			o := a.cfg.Templates.ReminderOrigin("sms", l, templates.PartText, own, surveyOv)
+			field := fmt.Sprintf("texts.%s.question", l)
+			switch ownFirst := len(sv.Reminders[i].Templates) > 0; {
+			case o.Own == 0 && ownFirst:
+				field = fmt.Sprintf("reminders[%d].templates.sms.%s.text", i, o.Locale)
+			case o.Own >= 0:
+				field = fmt.Sprintf("templates.sms%s.%s.text", dispatcher.ReminderSuffix, o.Locale)
+			case o.Survey:
+				field = fmt.Sprintf("templates.sms.%s.text", o.Locale)
+			}
+			return nil, nil, tooLong(field, fmt.Sprintf("%s SMS of reminder %d", l, i+1), rep[l])
+		}
+		reminders = append(reminders, rep)
+	}
+	return out, reminders, nil
 }
 
 func surveyToJSON(sv *store.Survey) surveyJSON {
@@ -233,7 +334,7 @@ func surveyToJSON(sv *store.Survey) surveyJSON {
 	}
 	rs := make([]reminderSpec, 0, len(sv.Reminders))
 	for _, r := range sv.Reminders {
-		rs = append(rs, reminderSpec{After: r.After.String(), NextChannel: r.NextChannel})
+		rs = append(rs, reminderSpec{After: r.After.String(), NextChannel: r.NextChannel, Templates: r.Templates})
 	}
 	out.Reminders = &rs
 	if sv.Digest.Frequency != "" {
@@ -262,7 +363,7 @@ func (a *API) createSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	report, err := a.smsReports(sv)
+	report, reminderReports, err := a.smsReports(sv)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -277,6 +378,11 @@ func (a *API) createSurvey(c *gin.Context) {
 	}
 	out := surveyToJSON(sv)
 	out.SMS = report
+	for i, r := range reminderReports {
+		if i < len(*out.Reminders) {
+			(*out.Reminders)[i].SMS = r
+		}
+	}
 	c.JSON(http.StatusCreated, out)
 }
 
@@ -298,7 +404,7 @@ func (a *API) updateSurvey(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	report, err := a.smsReports(sv)
+	report, reminderReports, err := a.smsReports(sv)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -317,6 +423,11 @@ func (a *API) updateSurvey(c *gin.Context) {
 	}
 	out := surveyToJSON(sv)
 	out.SMS = report
+	for i, r := range reminderReports {
+		if i < len(*out.Reminders) {
+			(*out.Reminders)[i].SMS = r
+		}
+	}
 	c.JSON(http.StatusOK, out)
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,8 +27,12 @@ type triggerJSON struct {
 	Channel        string            `json:"channel,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
-	// ThrottleDays overrides the contact's fatigue window for this survey
-	// (0 lets it through a window; more days rest the contact longer).
+	// ThrottleDays overrides the fatigue windows for this survey (see
+	// dispatcher.Gate.Windows). N > 0: the survey rests the contact N days
+	// from its send, answered or not, in place of the survey's and the
+	// gateway's windows; like any survey it is suppressed (fatigue) while
+	// another survey's rest holds the contact. 0: the survey is exempt from
+	// fatigue, going through another's rest and resting nobody.
 	ThrottleDays *int `json:"throttle_days,omitempty"`
 }
 
@@ -47,11 +52,21 @@ const maxDelay = 366 * 24 * time.Hour
 // The contact upsert and the delivery row are written in one transaction,
 // then the task is enqueued with the delivery ID as its task ID.
 func (a *API) createTrigger(c *gin.Context) {
+	var once *triggerOnce
 	if a.triggerSigner != nil {
-		if err := a.verifyTrigger(c); err != nil {
+		var replay *store.Delivery
+		var err error
+		if once, replay, err = a.verifyTrigger(c); err != nil {
 			a.fail(c, err)
 			return
 		}
+		if replay != nil {
+			a.answerTrigger(c, replay, false)
+			return
+		}
+		// Whatever ends this request without a delivery forgets the id,
+		// so the sender's retry is a new request, not a replay.
+		defer once.forget(c.Request.Context())
 	}
 	var in triggerJSON
 	if err := decode(c, &in); err != nil {
@@ -184,9 +199,20 @@ func (a *API) createTrigger(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	// Enqueue on replays too: if the first call wrote the row but could
-	// not reach Redis, the caller's retry is what queues it. The task ID
-	// makes a second enqueue of a queued delivery a no-op.
+	if once != nil {
+		// The delivery is written: from now on the webhook-id answers
+		// with it, even if queueing it fails below (the sender's retry
+		// then queues it, as a replayed idempotency key does).
+		once.remember(c.Request.Context(), got.ID)
+	}
+	a.answerTrigger(c, got, created)
+}
+
+// answerTrigger answers with the trigger's delivery, new or replayed.
+// Replays are queued too: if the first call wrote the row but could not
+// reach Redis, the caller's retry is what queues it. The task ID makes a
+// second enqueue of a queued delivery a no-op.
+func (a *API) answerTrigger(c *gin.Context, got *store.Delivery, created bool) {
 	if got.Status == store.StatusQueued {
 		if err := a.cfg.Dispatcher.ScheduleDelivery(c.Request.Context(), got); err != nil {
 			a.log.Error("delivery saved but not queued", "delivery_id", got.ID, "err", err)
@@ -194,11 +220,10 @@ func (a *API) createTrigger(c *gin.Context) {
 			return
 		}
 	}
-	status := http.StatusAccepted
 	if !created {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	c.JSON(status, triggerAnswer{DeliveryID: got.ID, Status: string(got.Status), Channel: got.Channel, SendAt: got.SendAt, Replayed: !created})
+	c.JSON(http.StatusAccepted, triggerAnswer{DeliveryID: got.ID, Status: string(got.Status), Channel: got.Channel, SendAt: got.SendAt, Replayed: !created})
 }
 
 func triggerSendAt(in triggerJSON, now time.Time) (time.Time, error) {
@@ -294,23 +319,90 @@ func pickChannel(explicit string, sv *store.Survey, c *store.Contact) (string, s
 	return "", "", badField(field, "contact %q has no address on any of the survey's channels %v", c.ExternalID, sv.Channels)
 }
 
+// triggerTolerance is how far a signed trigger's webhook-timestamp may be
+// from our clock (the Standard Webhooks library's, either way), and
+// triggerRemember how long a webhook-id is remembered: a request is
+// refused once its timestamp is out of the tolerance, so an id must be
+// kept at least twice it from when a request carrying it is seen (its
+// timestamp may be up to the tolerance ahead of ours).
+const (
+	triggerTolerance = 5 * time.Minute
+	triggerRemember  = 2 * triggerTolerance
+)
+
+// triggerOnce is a signed trigger's claim on its webhook-id.
+type triggerOnce struct {
+	api   *API
+	key   string
+	owner string
+	done  bool
+}
+
+// remember records the delivery the id made: a request that carries the
+// id again is answered with it. The id stays claimed if this fails: a
+// replay is then refused (in progress) until the claim runs out, rather
+// than making a second delivery.
+func (o *triggerOnce) remember(ctx context.Context, deliveryID string) {
+	o.done = true
+	// The delivery is written: a caller that hung up must not leave its id
+	// without an answer.
+	if err := o.api.cfg.Gate.Limiter.SettleOnce(context.WithoutCancel(ctx), o.key, o.owner, deliveryID); err != nil {
+		o.api.log.Error("signed trigger's webhook-id not remembered", "delivery_id", deliveryID, "err", err)
+	}
+}
+
+// forget gives the id up when the request made no delivery.
+func (o *triggerOnce) forget(ctx context.Context) {
+	if o.done {
+		return
+	}
+	if err := o.api.cfg.Gate.Limiter.ReleaseOnce(context.WithoutCancel(ctx), o.key, o.owner); err != nil {
+		o.api.log.Warn("signed trigger's webhook-id not released; a retry waits until it runs out", "err", err)
+	}
+}
+
 // verifyTrigger checks a signed trigger (Standard Webhooks: webhook-id,
 // webhook-timestamp within 5 minutes, webhook-signature over the body) and
-// refuses a webhook-id seen before: a captured request cannot be replayed.
-// The body is put back for decoding.
-func (a *API) verifyTrigger(c *gin.Context) error {
+// claims its webhook-id, so that a captured request cannot be replayed.
+// It returns the claim, or the delivery a request with the same id made
+// (the sender's retry, or a replay: both get that answer, and nothing new
+// is sent). An id whose first request is still at work is refused (409
+// in_progress), and without Redis nothing is accepted (503): a replay
+// guard that cannot remember must not let replays through. The body is
+// put back for decoding.
+func (a *API) verifyTrigger(c *gin.Context) (*triggerOnce, *store.Delivery, error) {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		return jsonError(err)
+		return nil, nil, jsonError(err)
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	if err := a.triggerSigner.Verify(body, c.Request.Header); err != nil {
-		return &apiError{Status: http.StatusUnauthorized, Code: "bad_signature",
+		return nil, nil, &apiError{Status: http.StatusUnauthorized, Code: "bad_signature",
 			Message: "webhook-signature, webhook-timestamp (within 5 minutes) and webhook-id must sign the body with the trigger secret"}
 	}
-	id := c.GetHeader("webhook-id")
-	if ok, _ := a.allow(c.Request.Context(), "trigger-id:"+id, 1, 10*time.Minute); !ok {
-		return &apiError{Status: http.StatusConflict, Code: "replayed", Field: "webhook-id", Message: "this webhook-id was used already"}
+	ctx := c.Request.Context()
+	o := &triggerOnce{api: a, key: "trigger-id:" + c.GetHeader("webhook-id"), owner: uuid.NewString()}
+	ok, seen, err := a.cfg.Gate.Limiter.ClaimOnce(ctx, o.key, o.owner, triggerRemember)
+	if err != nil {
+		a.log.Error("signed trigger refused: its webhook-id cannot be checked", "err", err)
+		return nil, nil, fmt.Errorf("%w: webhook-id: %w", errQueueUnavailable, err)
 	}
-	return nil
+	if ok {
+		return o, nil, nil
+	}
+	if seen.Outcome == "" {
+		c.Header("Retry-After", "1")
+		return nil, nil, &apiError{Status: http.StatusConflict, Code: "in_progress", Field: "webhook-id",
+			Message: "a request with this webhook-id is being processed; try again"}
+	}
+	d, err := a.cfg.Store.GetDelivery(ctx, seen.Outcome)
+	if err != nil {
+		// Erased since (GDPR): the id did its work; do not do it again.
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, &apiError{Status: http.StatusConflict, Code: "replayed", Field: "webhook-id",
+				Message: "this webhook-id was used already"}
+		}
+		return nil, nil, err
+	}
+	return nil, d, nil
 }

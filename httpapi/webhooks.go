@@ -202,6 +202,11 @@ func (a *API) replayWebhook(c *gin.Context) {
 	}
 	if err := a.cfg.Dispatcher.Enqueue(ctx, dispatcher.SendWebhook{EventID: e.ID},
 		asynq.TaskID(fmt.Sprintf("webhook:%s:replay:%d", e.ID, time.Now().UnixNano())), asynq.Queue(dispatcher.QueueWebhooks), asynq.MaxRetry(dispatcher.WebhookRetries)); err != nil {
+		// Left pending, with no task to send it, the event could never be
+		// replayed again (pending answers 409): put back its status.
+		if rerr := a.cfg.Store.SetWebhookEventStatus(ctx, e.ID, e.Status); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restore status %q: %w", e.Status, rerr))
+		}
 		a.fail(c, fmt.Errorf("%w: %w", errQueueUnavailable, err))
 		return
 	}

@@ -155,6 +155,16 @@ func (s *Store) UpdateAlert(ctx context.Context, id string, u AlertUpdate) error
 	return wrapErr("update alert", err)
 }
 
+// RaiseAlertPriority sets the alert's priority to priority when that is
+// higher (P1 is higher than P2): a second rule that matches the same
+// response and target raises the alert already there instead of a second
+// one. It never lowers a priority, whatever the order of two raises.
+func (s *Store) RaiseAlertPriority(ctx context.Context, id, priority string) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE alerts SET priority = $1, updated_at = $2 WHERE id = $3 AND priority > $1`,
+		priority, s.ts(s.now()), id)
+	return wrapErr("raise alert priority", err)
+}
+
 // AlertsWaiting returns the alerts waiting for a rate-limited target,
 // oldest first.
 func (s *Store) AlertsWaiting(ctx context.Context, targetKey string) ([]*Alert, error) {

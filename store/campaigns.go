@@ -239,25 +239,243 @@ func (s *Store) FinishRun(ctx context.Context, id, status string) error {
 // CommitPage writes one page of a run's fan-out in one transaction: the
 // deliveries (an ID that exists is skipped, so a page done twice writes
 // nothing twice), the per-account caps, and the cursor. It returns the
-// deliveries actually inserted.
+// deliveries actually inserted. The fan-out itself uses CommitRunPage,
+// which also guards the run's cursor and status.
 func (s *Store) CommitPage(ctx context.Context, runID, cursor string, ds []*Delivery, caps map[[2]string]int) ([]*Delivery, error) {
 	var inserted []*Delivery
 	err := s.InTx(ctx, func(tx *Store) error {
 		var err error
-		if inserted, err = tx.insertDeliveries(ctx, ds); err != nil {
-			return err
-		}
-		for k, n := range caps {
-			if _, err := tx.q.ExecContext(ctx, `INSERT INTO campaign_run_caps (run_id, account, role, n) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (run_id, account, role) DO UPDATE SET n = $4`, runID, k[0], k[1], n); err != nil {
-				return err
-			}
-		}
-		_, err = tx.q.ExecContext(ctx, `UPDATE campaign_runs SET cursor = $1, planned = planned + $2 WHERE id = $3`,
-			cursor, len(inserted), runID)
+		inserted, err = tx.commitPage(ctx, RunPage{RunID: runID, Cursor: cursor, Deliveries: ds, Caps: caps})
 		return err
 	})
 	return inserted, wrapErr("commit page", err)
+}
+
+// RunPage is one page of a run's fan-out, read from the contacts after
+// From up to Cursor.
+type RunPage struct {
+	RunID, From, Cursor string
+	Deliveries          []*Delivery
+	// Caps are the run's new per-account-and-role counts.
+	Caps map[[2]string]int
+	// Skipped counts the page's audience left out, by reason (opted_out,
+	// no_address, account_cap).
+	Skipped map[string]int
+}
+
+// CommitRunPage writes a page like CommitPage, and its skipped counts, but
+// only while the run is fanning out from p.From: committed is false, and
+// nothing is written, when the run was cancelled meanwhile or another task
+// committed this page first (a resume can queue a page whose earlier task
+// is still running), so nothing is counted twice and a cancelled run gets
+// no deliveries after the cancel swept it.
+func (s *Store) CommitRunPage(ctx context.Context, p RunPage) (inserted []*Delivery, committed bool, err error) {
+	err = s.InTx(ctx, func(tx *Store) error {
+		// First, so that on PostgreSQL the run's row lock orders this page
+		// against a concurrent commit or cancel.
+		res, err := tx.q.ExecContext(ctx, `UPDATE campaign_runs SET cursor = $1
+			WHERE id = $2 AND cursor = $3 AND status = 'fanning_out'`, p.Cursor, p.RunID, p.From)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		committed = true
+		if inserted, err = tx.commitPage(ctx, p); err != nil {
+			return err
+		}
+		for reason, n := range p.Skipped {
+			if n == 0 {
+				continue
+			}
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO campaign_run_skips (run_id, reason, n) VALUES ($1, $2, $3)
+				ON CONFLICT (run_id, reason) DO UPDATE SET n = campaign_run_skips.n + excluded.n`, p.RunID, reason, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, wrapErr("commit page", err)
+	}
+	return inserted, committed, nil
+}
+
+func (s *Store) commitPage(ctx context.Context, p RunPage) ([]*Delivery, error) {
+	inserted, err := s.insertDeliveries(ctx, p.Deliveries)
+	if err != nil {
+		return nil, err
+	}
+	for k, n := range p.Caps {
+		if _, err := s.q.ExecContext(ctx, `INSERT INTO campaign_run_caps (run_id, account, role, n) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (run_id, account, role) DO UPDATE SET n = $4`, p.RunID, k[0], k[1], n); err != nil {
+			return nil, err
+		}
+	}
+	_, err = s.q.ExecContext(ctx, `UPDATE campaign_runs SET cursor = $1, planned = planned + $2 WHERE id = $3`,
+		p.Cursor, len(inserted), p.RunID)
+	return inserted, err
+}
+
+// CampaignSkips returns, by run ID, how many of each run's audience its
+// fan-out left out, by reason.
+func (s *Store) CampaignSkips(ctx context.Context, campaignID string) (map[string]map[string]int, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT k.run_id, k.reason, k.n FROM campaign_run_skips k
+		JOIN campaign_runs r ON r.id = k.run_id WHERE r.campaign_id = $1`, campaignID)
+	if err != nil {
+		return nil, wrapErr("campaign skips", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var (
+			run, reason string
+			n           int
+		)
+		if err := rows.Scan(&run, &reason, &n); err != nil {
+			return nil, wrapErr("campaign skips", err)
+		}
+		if out[run] == nil {
+			out[run] = map[string]int{}
+		}
+		out[run][reason] = n
+	}
+	return out, wrapErr("campaign skips", rows.Err())
+}
+
+// pendingStatuses are the statuses of a delivery that may still go out.
+const pendingStatuses = `('queued', 'deferred', 'sending')`
+
+// CompleteCampaigns moves to completed the running campaigns with no next
+// run, no run still fanning out and no survey delivery (of a run or a
+// fallback) still queued, deferred or sending: the ones given, or all
+// when none is. It returns the IDs it moved. A campaign whose last run is
+// out but whose deliveries wait for their send window stays running, so
+// it can still be paused or cancelled. Reminders, planned days after
+// their survey went, do not keep it running (nor count in its counts).
+func (s *Store) CompleteCampaigns(ctx context.Context, ids ...string) ([]string, error) {
+	var a args
+	q := `UPDATE campaigns SET status = 'completed', updated_at = ` + a.add(s.ts(s.now())) + `
+		WHERE status = 'running' AND next_run_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = campaigns.id AND r.status = 'fanning_out')
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = campaigns.id AND d.status IN ` + pendingStatuses + `
+			AND d.reminder_of = '')`
+	if len(ids) > 0 {
+		in := make([]string, len(ids))
+		for i, id := range ids {
+			in[i] = a.add(id)
+		}
+		q += ` AND id IN (` + strings.Join(in, ", ") + `)`
+	}
+	rows, err := s.q.QueryContext(ctx, q+` RETURNING id`, a...)
+	if err != nil {
+		return nil, wrapErr("complete campaigns", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrapErr("complete campaigns", err)
+		}
+		out = append(out, id)
+	}
+	return out, wrapErr("complete campaigns", rows.Err())
+}
+
+// SuppressPending moves up to limit of a campaign's queued and deferred
+// deliveries to suppressed with reason, with their events, in one
+// transaction, and returns how many it moved: a cancel in pages, each a
+// statement or two instead of a round trip per delivery, and none a
+// transaction over the whole campaign. Sending deliveries are left to
+// their attempt.
+func (s *Store) SuppressPending(ctx context.Context, campaignID, reason string, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 10000
+	}
+	now := s.ts(s.now())
+	op := fmt.Sprintf("suppress pending deliveries of campaign %q", campaignID)
+	pick := `UPDATE deliveries SET status = $1, reason = $2, updated_at = $3
+		WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = $4 AND status IN ('queued', 'deferred') LIMIT $5)
+		AND status IN ('queued', 'deferred') RETURNING id`
+	if s.d.name == postgresDialect.name {
+		// One statement: the events are inserted from the rows the UPDATE
+		// returns. A row a sender moves meanwhile is re-checked by the
+		// UPDATE after its lock and left out.
+		res, err := s.q.ExecContext(ctx, `WITH u AS (`+pick+`)
+			INSERT INTO delivery_events (delivery_id, status, reason, at) SELECT id, $1, $2, $3 FROM u`,
+			string(StatusSuppressed), reason, now, campaignID, limit)
+		if err != nil {
+			return 0, wrapErr(op, err)
+		}
+		n, err := res.RowsAffected()
+		return int(n), wrapErr(op, err)
+	}
+	// SQLite has no UPDATE inside WITH; the IDs go back in as one JSON
+	// argument rather than a placeholder each.
+	n := 0
+	err := s.InTx(ctx, func(tx *Store) error {
+		rows, err := tx.q.QueryContext(ctx, pick, string(StatusSuppressed), reason, now, campaignID, limit)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		list, err := jsonArg(ids, "[]")
+		if err != nil {
+			return err
+		}
+		_, err = tx.q.ExecContext(ctx, `INSERT INTO delivery_events (delivery_id, status, reason, at)
+			SELECT value, $1, $2, $3 FROM json_each($4)`, string(StatusSuppressed), reason, now, list)
+		n = len(ids)
+		return err
+	})
+	if err != nil {
+		return 0, wrapErr(op, err)
+	}
+	return n, nil
+}
+
+// HeldDeliveries returns up to limit (at most 1000) of a campaign's
+// deferred deliveries with reason, with IDs after after, by ID: what a
+// pause held back, for resume to queue again.
+func (s *Store) HeldDeliveries(ctx context.Context, campaignID, reason, after string, limit int) ([]*Delivery, error) {
+	out, err := s.queryDeliveries(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE campaign_id = $1 AND status = $2 AND reason = $3 AND id > $4 ORDER BY id LIMIT $5`,
+		campaignID, string(StatusDeferred), reason, after, pageLimit(limit))
+	return out, wrapErr("held deliveries", err)
+}
+
+// SendCursor is a place in the deliveries ordered by send time and ID.
+type SendCursor struct {
+	SendAt time.Time
+	ID     string
+}
+
+// RecoverableDeliveries returns up to limit (at most 1000) deliveries in
+// status due at or before before, after the cursor, by send time and ID,
+// leaving out those of paused campaigns: a pause holds them on purpose
+// and resume queues them, and queued again they would only be held again,
+// taking the recoverer's whole page every sweep.
+func (s *Store) RecoverableDeliveries(ctx context.Context, status DeliveryStatus, before time.Time, after SendCursor, limit int) ([]*Delivery, error) {
+	out, err := s.queryDeliveries(ctx, nil, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE status = $1 AND send_at <= $2 AND (send_at > $3 OR (send_at = $3 AND id > $4))
+		AND (campaign_id = '' OR NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = deliveries.campaign_id AND c.status = 'paused'))
+		ORDER BY send_at, id LIMIT $5`,
+		string(status), s.ts(before), s.ts(after.SendAt), after.ID, pageLimit(limit))
+	return out, wrapErr(fmt.Sprintf("recoverable deliveries in %s", status), err)
 }
 
 // RunCaps returns the per-account-and-role counts of a run for accounts.

@@ -271,6 +271,19 @@ func (s *Store) queryDeliveries(ctx context.Context, out []*Delivery, query stri
 	return out, rows.Err()
 }
 
+// SentCounts counts the survey deliveries (not reminders) of a survey
+// sent in [from, to), by sent_at, and how many of those have been
+// answered. Digests count by sending, not creation: a drip run's
+// deliveries are all created on its first day and sent over the
+// following ones.
+func (s *Store) SentCounts(ctx context.Context, surveyKey string, from, to time.Time) (sent, responded int, err error) {
+	op := fmt.Sprintf("sent counts %q", surveyKey)
+	err = s.q.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN responded_at IS NULL THEN 0 ELSE 1 END), 0)
+		FROM deliveries WHERE survey_key = $1 AND reminder_of = '' AND sent_at >= $2 AND sent_at < $3`,
+		surveyKey, s.ts(from), s.ts(to)).Scan(&sent, &responded)
+	return sent, responded, wrapErr(op, err)
+}
+
 // DeliveryCounts counts the deliveries of a survey created in [from, to)
 // by status; zero times leave that end open.
 func (s *Store) DeliveryCounts(ctx context.Context, surveyKey string, from, to time.Time) (map[DeliveryStatus]int, error) {

@@ -161,11 +161,7 @@ func (s *Store) FinishImport(ctx context.Context, id, status, message string) er
 // ErrNotFound.
 func (s *Store) GetImport(ctx context.Context, id string) (*Import, error) {
 	op := fmt.Sprintf("get import %q", id)
-	var imp Import
-	err := s.q.QueryRowContext(ctx, `SELECT `+importColumns+` FROM imports WHERE id = $1`, id).Scan(
-		&imp.ID, &imp.Status, &imp.Filename, &imp.Rows, &imp.Imported, &imp.Unchanged, &imp.Failed,
-		&imp.ErrorsTruncated, &imp.Message, timeCol{&imp.StartedAt}, timeCol{&imp.UpdatedAt},
-		nullTimeCol{&imp.FinishedAt})
+	imp, err := scanImport(s.q.QueryRowContext(ctx, `SELECT `+importColumns+` FROM imports WHERE id = $1`, id))
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
@@ -184,6 +180,123 @@ func (s *Store) GetImport(ctx context.Context, id string) (*Import, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrapErr(op, err)
+	}
+	return imp, nil
+}
+
+// ImportFilter selects the imports ListImports returns.
+type ImportFilter struct {
+	// Status keeps only the imports in that status; "" keeps all.
+	Status string
+	// Before is the ID of the last import of the previous page; "" starts
+	// from the newest. ErrNotFound if there is no such import.
+	Before string
+	// Limit is the page size: default 100, at most 1000.
+	Limit int
+}
+
+// ListImports returns imports newest first (by StartedAt, then ID) with
+// their counts but without their errors, which GetImport reads.
+func (s *Store) ListImports(ctx context.Context, f ImportFilter) ([]*Import, error) {
+	const op = "list imports"
+	var c conds
+	if f.Status != "" {
+		c.add("status = %s", f.Status)
+	}
+	if f.Before != "" {
+		var one int
+		err := s.q.QueryRowContext(ctx, `SELECT 1 FROM imports WHERE id = $1`, f.Before).Scan(&one)
+		if err != nil {
+			return nil, wrapErr(fmt.Sprintf("%s before %q", op, f.Before), err)
+		}
+		// The cursor's own started_at, read in SQL, so that each dialect
+		// compares its timestamps as it stores them.
+		c.add(`(started_at < (SELECT started_at FROM imports WHERE id = %[1]s)
+			OR (started_at = (SELECT started_at FROM imports WHERE id = %[1]s) AND id < %[1]s))`, f.Before)
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT `+importColumns+` FROM imports`+c.where()+
+		` ORDER BY started_at DESC, id DESC LIMIT `+c.args.add(pageLimit(f.Limit)), c.args...)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	defer rows.Close()
+	var out []*Import
+	for rows.Next() {
+		imp, err := scanImport(rows)
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		out = append(out, imp)
+	}
+	return out, wrapErr(op, rows.Err())
+}
+
+// FailStaleImports ends as ImportFailed every import still running whose
+// record has not changed since before: a running import records progress
+// (or at least touches UpdatedAt) every few seconds, so one that went
+// quiet has lost the process that ran it, and nothing else would ever end
+// it. message gives each its Message, from the import as it was. The
+// check and the update are one statement per import, so an import that
+// records progress meanwhile is left running. It returns the imports it
+// ended, as they are now, oldest first.
+func (s *Store) FailStaleImports(ctx context.Context, before time.Time, message func(*Import) string) ([]*Import, error) {
+	const op = "fail stale imports"
+	var out []*Import
+	err := s.InTx(ctx, func(tx *Store) error {
+		out = nil
+		rows, err := tx.q.QueryContext(ctx, `SELECT `+importColumns+` FROM imports
+			WHERE status = $1 AND updated_at < $2 ORDER BY started_at, id`, ImportRunning, tx.ts(before))
+		if err != nil {
+			return err
+		}
+		var stale []*Import
+		for rows.Next() {
+			imp, err := scanImport(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			stale = append(stale, imp)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		now := tx.now()
+		for _, imp := range stale {
+			msg := message(imp)
+			res, err := tx.q.ExecContext(ctx, `UPDATE imports SET status = $2, message = $3, finished_at = $4, updated_at = $4
+				WHERE id = $1 AND status = $5 AND updated_at < $6`,
+				imp.ID, ImportFailed, msg, tx.ts(now), ImportRunning, tx.ts(before))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			finished := now
+			imp.Status, imp.Message, imp.FinishedAt, imp.UpdatedAt = ImportFailed, msg, &finished, now
+			out = append(out, imp)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return out, nil
+}
+
+// scanImport reads a row of importColumns.
+func scanImport(sc scanner) (*Import, error) {
+	var imp Import
+	err := sc.Scan(&imp.ID, &imp.Status, &imp.Filename, &imp.Rows, &imp.Imported, &imp.Unchanged, &imp.Failed,
+		&imp.ErrorsTruncated, &imp.Message, timeCol{&imp.StartedAt}, timeCol{&imp.UpdatedAt},
+		nullTimeCol{&imp.FinishedAt})
+	if err != nil {
+		return nil, err
 	}
 	return &imp, nil
 }

@@ -302,6 +302,9 @@ type Fatigue struct {
 type Reminder struct {
 	After       time.Duration `json:"after"`
 	NextChannel bool          `json:"next_channel,omitempty"`
+	// Templates are this reminder's own overrides, shaped like
+	// Survey.Templates; parts they lack come from the survey's.
+	Templates map[string]map[string]map[string]string `json:"templates,omitempty"`
 }
 
 // Digest is a daily or weekly summary of a survey for its owners.

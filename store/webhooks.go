@@ -72,7 +72,9 @@ const webhookEventColumns = `id, subscription_id, event_id, type, payload, statu
 	created_at, updated_at`
 
 // CreateWebhookEvent records an event for a subscription once: created is
-// false when the subscription already has that event.
+// false when the subscription already has that event, and e is then the
+// stored one (its ID and status), so that a retry of the fan-out can queue
+// again an event whose first enqueue failed.
 func (s *Store) CreateWebhookEvent(ctx context.Context, e *WebhookEvent) (created bool, err error) {
 	now := s.now()
 	if e.Status == "" {
@@ -89,8 +91,17 @@ func (s *Store) CreateWebhookEvent(ctx context.Context, e *WebhookEvent) (create
 	if err != nil {
 		return false, wrapErr("create webhook event", err)
 	}
-	e.CreatedAt, e.UpdatedAt = now, now
-	return n == 1, nil
+	if n == 1 {
+		e.CreatedAt, e.UpdatedAt = now, now
+		return true, nil
+	}
+	got, err := scanWebhookEvent(s.q.QueryRowContext(ctx, `SELECT `+webhookEventColumns+` FROM webhook_events
+		WHERE subscription_id = $1 AND event_id = $2`, e.SubscriptionID, e.EventID))
+	if err != nil {
+		return false, wrapErr("create webhook event", err)
+	}
+	*e = *got
+	return false, nil
 }
 
 // GetWebhookEvent returns the event with id, or ErrNotFound.

@@ -54,10 +54,11 @@ type Reply struct {
 	// Rest is a comment candidate, taken from the message as written:
 	//   - ReplyScore: the text after the score, its denominator and unit
 	//     ("/10", "out of ten", "分", "stars"), with leading separators
-	//     trimmed ("8 - good but slow" → "good but slow"). When nothing
-	//     follows the score, the text before it unless that is only a
-	//     lead-in ("I'd say", "score:", "打"); when there is real text on both
-	//     sides, the whole trimmed message.
+	//     trimmed ("8 - good but slow" → "good but slow"). Text of only
+	//     punctuation or Chinese particles is nothing ("八吧", "给9分吧!" have
+	//     no rest). When nothing follows the score, the text before it
+	//     unless that is only a lead-in ("I'd say", "score:", "打"); when
+	//     there is real text on both sides, the whole trimmed message.
 	//   - ReplyNoScore: the whole trimmed message.
 	//   - otherwise empty.
 	Rest string
@@ -1062,9 +1063,7 @@ func (p *parser) parse() Reply {
 // rest is the comment candidate around the score c (see Reply.Rest).
 func (p *parser) rest(c cand) string {
 	end := p.off[p.toks[c.j].j]
-	after := strings.TrimSpace(strings.TrimLeftFunc(p.text[end:], func(r rune) bool {
-		return foldRune(r) == ' ' || strings.ContainsRune(",.;:!?-/|=~、。…·", foldRune(r))
-	}))
+	after := strings.TrimSpace(trimLead(p.text[end:]))
 	if !hasContent(after) {
 		after = ""
 	}
@@ -1094,6 +1093,29 @@ func (p *parser) rest(c cand) string {
 	return strings.TrimSpace(p.text)
 }
 
+// trimLead trims what may separate a score from the comment after it:
+// space, separators, and Chinese particles that end the score's own phrase
+// ("8吧，还行" → "还行", "9分哈哈，不错" → "不错"). A particle that starts a
+// word stays: 哈密瓜 is a melon.
+func trimLead(s string) string {
+	sep := func(r rune) bool {
+		f := foldRune(r)
+		return f == ' ' || strings.ContainsRune(",.;:!?-/|=~、。…·", f)
+	}
+	for {
+		s = strings.TrimLeftFunc(s, sep)
+		r, n := utf8.DecodeRuneInString(s)
+		if n == 0 || !particleHan[r] {
+			return s
+		}
+		next, m := utf8.DecodeRuneInString(s[n:])
+		if m > 0 && !particleHan[next] && !sep(next) {
+			return s
+		}
+		s = s[n:]
+	}
+}
+
 // introduces reports whether token t is a space or a lead-in word or
 // character, which may introduce a score inside a sentence.
 func (p *parser) introduces(t int) bool {
@@ -1109,11 +1131,13 @@ func (p *parser) introduces(t int) bool {
 	return false
 }
 
-// hasContent reports whether s holds more than punctuation and space: a
-// letter, a digit or a symbol such as an emoji.
+// hasContent reports whether s holds more than punctuation, space and
+// Chinese sentence-final particles: a letter, a digit or a symbol such as an
+// emoji. A particle alone (the 吧 of 八吧, "eight, I guess") softens the
+// score and says nothing a comment should keep.
 func hasContent(s string) bool {
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.So, r) {
+		if unicode.IsLetter(r) && !particleHan[r] || unicode.IsNumber(r) || unicode.Is(unicode.So, r) {
 			return true
 		}
 	}

@@ -139,7 +139,7 @@ func TestParseReply(t *testing.T) {
 		{NPS, "9分", score(9, "")},
 		{NPS, "打9分", score(9, "")},
 		{NPS, "我打9分", score(9, "")},
-		{NPS, "给9分吧", score(9, "吧")},
+		{NPS, "给9分吧", score(9, "")},
 		{NPS, "9分，很好", score(9, "很好")},
 		{NPS, "9分。服务很好", score(9, "服务很好")},
 		{NPS, "九", score(9, "")},
@@ -154,7 +154,12 @@ func TestParseReply(t *testing.T) {
 		{NPS, "给十分", score(10, "")},
 		{NPS, "十分，很满意", score(10, "很满意")},
 		{NPS, "八，还行", score(8, "还行")},
-		{NPS, "八吧", score(8, "吧")},
+		{NPS, "八吧", score(8, "")},
+		{NPS, "九啊！", score(9, "")},
+		{NPS, "8吧，还行", score(8, "还行")},
+		{NPS, "9分哈哈，不错", score(9, "不错")},
+		{NPS, "9分 哈密瓜很甜", score(9, "哈密瓜很甜")}, // 哈 starts a word here
+		{NPS, "还行吧，八吧", score(8, "还行吧")},
 		{NPS, "还行，七", score(7, "还行")},
 		{NPS, "十分满意", noScore("十分满意")}, // 十分 is "very" here
 		{CSAT, "十分满意", noScore("十分满意")},
@@ -240,7 +245,7 @@ func TestParseReply(t *testing.T) {
 		{NPS, "10 :)", score(10, "")},
 		{NPS, "10 ❤️", score(10, "❤️")},
 		{NPS, "还可以吧，打个8分", score(8, "还可以吧")},
-		{NPS, "给个九分吧", score(9, "吧")},
+		{NPS, "给个九分吧", score(9, "")},
 
 		// No number at all.
 		{NPS, "", noScore("")},

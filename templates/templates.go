@@ -12,10 +12,7 @@ package templates
 import (
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
 	"sort"
-	"strings"
 )
 
 // Data is everything a template may show.
@@ -95,7 +92,9 @@ var defaultFS embed.FS
 // with New, once per process, and share it. It is safe for concurrent use.
 type Set struct {
 	defaults map[string]map[string]map[string]*compiled // channel → locale → part
-	cache    *lru
+	// reminders are the built-in reminder templates (see RenderReminder).
+	reminders map[string]map[string]map[string]*compiled
+	cache     *lru
 }
 
 // overrideCacheSize bounds the compiled-override cache. An account typically
@@ -106,45 +105,14 @@ const overrideCacheSize = 512
 // New parses and checks the embedded defaults. It fails only if the defaults
 // shipped with the binary are broken, which the package tests rule out.
 func New() (*Set, error) {
-	s := &Set{
-		defaults: make(map[string]map[string]map[string]*compiled),
-		cache:    newLRU(overrideCacheSize),
+	s := &Set{cache: newLRU(overrideCacheSize)}
+	var err error
+	// Reminder templates may cover only some parts and locales: the rest
+	// come from the survey's templates with the prefix.
+	if s.defaults, err = loadTree(defaultFS, "defaults", "default"); err != nil {
+		return nil, err
 	}
-	err := fs.WalkDir(defaultFS, "defaults", func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		// defaults/<channel>/<locale>/<part>.tmpl
-		f := strings.Split(p, "/")
-		part, ok := strings.CutSuffix(path.Base(p), ".tmpl")
-		if len(f) != 4 || !ok {
-			return fmt.Errorf("templates: unexpected default file %s", p)
-		}
-		ch, loc := f[1], f[2]
-		if !knownPart(ch, part) {
-			return fmt.Errorf("templates: default %s: unknown channel or part", p)
-		}
-		if c, ok := canonLocale(loc); !ok || c != loc {
-			return fmt.Errorf("templates: default %s: locale folder must be a canonical tag", p)
-		}
-		src, err := defaultFS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		c, cerr := checkSource(ch, loc, part, string(src))
-		if cerr != nil {
-			return fmt.Errorf("templates: default: %w", cerr)
-		}
-		if s.defaults[ch] == nil {
-			s.defaults[ch] = make(map[string]map[string]*compiled)
-		}
-		if s.defaults[ch][loc] == nil {
-			s.defaults[ch][loc] = make(map[string]*compiled)
-		}
-		s.defaults[ch][loc][part] = c
-		return nil
-	})
-	if err != nil {
+	if s.reminders, err = loadTree(reminderFS, "reminders", "reminder"); err != nil {
 		return nil, err
 	}
 	// A locale with some parts missing would mix languages in one message,

@@ -12,9 +12,13 @@
 //   - ClaimContent: the same rendered message to the same address is never
 //     sent twice within a window (12h in the gate);
 //   - Take: token buckets per provider and sender (1 SMS segment/s per long
-//     code, 20/min per chat robot, ...);
+//     code, 20/min per chat robot, ...); Block stops a bucket for every
+//     worker when the provider says to (DingTalk's 10 minutes);
 //   - Allow: inbound abuse limits (per IP on the reply page, per number on
-//     inbound SMS).
+//     inbound SMS);
+//   - ClaimOnce: something seen once must not be acted on twice (the
+//     webhook-id of a signed trigger), remembered for a fixed time from
+//     when it was seen, with what came of it.
 //
 // # Atomicity
 //
@@ -57,18 +61,21 @@
 //	conv:<h>      hash {d, u}                             ClaimConversation
 //	content:<h>   hash {d, u}                             ClaimContent
 //	account:<h>   zset delivery id -> claim time ms       ClaimAccount
-//	bucket:<h>    string: theoretical arrival time µs     Take (GCRA)
+//	bucket:<h>    string: TAT µs, or "TAT:block end µs"   Take (GCRA), Block
 //	allow:<h>     hash {w: window start, c, p: counts}    Allow
+//	once:<h>      hash {d: owner, u, k: keep ms, v}       ClaimOnce
 //
 // # miniredis
 //
 // The scripts use only EVAL/EVALSHA with GET, SET PX, DEL, HMGET, HGET, HSET
 // (several fields), PEXPIRE, ZADD, ZREM, ZSCORE, ZCARD, ZRANGE WITHSCORES and
-// ZREMRANGEBYSCORE, all implemented by miniredis, whose gopher-lua runs them.
+// ZREMRANGEBYSCORE, and Lua's string.find and string.sub, all implemented
+// by miniredis, whose gopher-lua runs them.
 // They avoid what differs between Lua 5.1 in Redis and gopher-lua: numbers
 // passed to redis.call are formatted with string.format('%d') (never left to
 // the number-to-string conversion, which differs for large numbers), scripts
-// return only integers and arrays of integers (Lua numbers are truncated to
-// integers on the way out), and no Redis functions, TIME or cjson are used.
+// return only integers, strings and arrays of them (Lua numbers are
+// truncated to integers on the way out), and no Redis functions, TIME or
+// cjson are used.
 // The test suite runs on both (NPSGATE_TEST_REDIS switches to a real Redis).
 package throttle

@@ -16,7 +16,7 @@ import (
 // own contact.
 func TestKeysDoNotCollide(t *testing.T) {
 	ids := []string{"a", "a:b", "a:b*", "a*", "*", "a:", ":a", "a:b:c", "a\x00b", "contact:a", "[a]", "a b", "A"}
-	for _, kind := range []string{"contact", "conversation", "account", "bucket", "allow"} {
+	for _, kind := range []string{"contact", "conversation", "account", "bucket", "allow", "once"} {
 		t.Run(kind, func(t *testing.T) {
 			e := setup(t)
 			ctx := context.Background()
@@ -37,6 +37,8 @@ func TestKeysDoNotCollide(t *testing.T) {
 					ok = wait == 0
 				case "allow":
 					ok, _, err = e.lim.Allow(ctx, id, 1, time.Hour)
+				case "once":
+					ok, _, err = e.lim.ClaimOnce(ctx, id, d, time.Hour)
 				}
 				if err != nil || !ok {
 					t.Fatalf("%q: ok=%v err=%v: collides with an earlier id", id, ok, err)
@@ -77,6 +79,13 @@ func TestAllKeysHaveTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		must(t)(e.lim.Allow(ctx, c, 3, time.Minute))
+		if err := e.lim.Block(ctx, "b"+c, e.clock.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		must(t)(e.lim.ClaimOnce(ctx, c, d, 10*time.Minute))
+		if err := e.lim.SettleOnce(ctx, c, d, "done"); err != nil && !errors.Is(err, throttle.ErrNotHeld) {
+			t.Fatal(err)
+		}
 		if i%3 == 0 {
 			if err := e.lim.ReleaseAccount(ctx, "acme", d); err != nil {
 				t.Fatal(err)

@@ -87,6 +87,7 @@ const (
 	kindAccount = "account"
 	kindBucket  = "bucket"
 	kindAllow   = "allow"
+	kindOnce    = "once"
 )
 
 func invalid(format string, args ...any) error {

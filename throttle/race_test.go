@@ -78,6 +78,10 @@ func TestRaces(t *testing.T) {
 			wait, err := l.Take(ctx, "sms:+15550100", 1, 10, 1)
 			return wait == 0, err
 		}},
+		{"ClaimOnce", 1, func(l *throttle.Limiter, i int) (bool, error) {
+			ok, _, err := l.ClaimOnce(ctx, "trigger-id:msg_1", fmt.Sprintf("r%d", i), 10*time.Minute)
+			return ok, err
+		}},
 		{"Allow 7", 7, func(l *throttle.Limiter, i int) (bool, error) {
 			ok, _, err := l.Allow(ctx, "ip:192.0.2.1", 7, time.Hour)
 			return ok, err

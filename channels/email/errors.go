@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"strconv"
+	"strings"
 
 	"github.com/npsgate/npsgate/channels"
 )
@@ -41,6 +42,37 @@ type sendError struct {
 
 func (e *sendError) Error() string { return fmt.Sprintf("smtp %s: %v", e.stage, e.err) }
 func (e *sendError) Unwrap() error { return e.err }
+
+// EnhancedCode is the enhanced status code (RFC 3463, "5.1.1") the server
+// put at the start of its reply, or "" if it gave none. The dispatcher
+// reads it from the error to tell an address that does not exist (5.1.x)
+// from a message refused for what it says.
+func (e *sendError) EnhancedCode() string {
+	var te *textproto.Error
+	if !errors.As(e.err, &te) {
+		return ""
+	}
+	return enhancedCode(te.Msg)
+}
+
+// enhancedCode reads "class.subject.detail" from the start of an SMTP
+// reply's text: class 2, 4 or 5, subject and detail of 1 to 3 digits.
+func enhancedCode(msg string) string {
+	code := msg
+	if i := strings.IndexAny(msg, " \t\r\n"); i >= 0 {
+		code = msg[:i]
+	}
+	parts := strings.Split(code, ".")
+	if len(parts) != 3 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
+		return ""
+	}
+	for _, p := range parts[1:] {
+		if len(p) < 1 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return ""
+		}
+	}
+	return code
+}
 
 // channelError says what the dispatcher should do. The server's reply is
 // the authority where there is one: 4xx (421 included) is worth retrying,

@@ -20,9 +20,11 @@ var (
 	// ErrInvalidDestination is wrapped (beside Twilio's error) by the
 	// Permanent error for a recipient number Twilio says cannot receive
 	// the message at all: not a phone number (21211), not a mobile
-	// (21614), not on WhatsApp (63003). The dispatcher can suppress the
-	// contact's number with errors.Is instead of failing every delivery to
-	// it one by one.
+	// (21614), not on WhatsApp (63003). It lets a caller tell a bad number
+	// from a bad message with errors.Is. Nothing suppresses the number on
+	// it today: the dispatcher fails the delivery like any Permanent
+	// error, with Twilio's code and message as the reason, and every later
+	// delivery to the number goes to Twilio and fails the same way.
 	ErrInvalidDestination = errors.New("invalid destination")
 )
 

@@ -20,6 +20,8 @@ const (
 	RedisDBHTTPAPI    = 3
 	RedisDBThrottle   = 4
 	RedisDBCmd        = 5
+	// RedisDBDashboard holds the dashboard's sessions and secret.
+	RedisDBDashboard = 12
 	// RedisDBReliability is the fault suite (reliability/); 14 and 15 are
 	// left to the benchmarks.
 	RedisDBReliability = 13

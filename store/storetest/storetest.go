@@ -54,6 +54,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("UpsertContactsChunks", func(t *testing.T) { testUpsertContactsChunks(t, open(t)) })
 	t.Run("ContactsPage", func(t *testing.T) { testContactsPage(t, open(t)) })
 	t.Run("Imports", func(t *testing.T) { testImports(t, open(t)) })
+	t.Run("ListImports", func(t *testing.T) { testListImports(t, open(t)) })
+	t.Run("FailStaleImports", func(t *testing.T) { testFailStaleImports(t, open(t)) })
 	t.Run("AnalyticsSegments", func(t *testing.T) { testAnalyticsSegments(t, open(t)) })
 	t.Run("AnalyticsBreakdown", func(t *testing.T) { testAnalyticsBreakdown(t, open(t)) })
 	t.Run("AnalyticsPeriods", func(t *testing.T) { testAnalyticsPeriods(t, open(t)) })
