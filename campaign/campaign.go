@@ -229,7 +229,8 @@ func (w Window) dayAllowed(d time.Weekday) bool {
 
 // Drip spreads a run over Days days (weekdays only with Weekdays), each
 // contact at a moment inside Start-End in their own time zone, at most
-// DailyCap a day when set (the run then takes as many days as it needs).
+// DailyCap a day when set (the run then takes as many more days as it
+// needs). A day is the contact's own local date.
 type Drip struct {
 	Days     int    `json:"days,omitempty"`
 	Weekdays bool   `json:"weekdays,omitempty"`
@@ -269,6 +270,15 @@ func (d Drip) SendAt(start time.Time, i int, key string, loc *time.Location) tim
 	h := fnv32(key)
 	day := 0
 	switch {
+	case d.DailyCap > 0 && d.Days > 1:
+		// Dealt round the days first, so the run is spread over all of
+		// them; the cap is a ceiling, not a pace. Only contacts beyond
+		// Days×DailyCap go on, DailyCap a day, past the last day.
+		if i < d.Days*d.DailyCap {
+			day = i % d.Days
+		} else {
+			day = i / d.DailyCap
+		}
 	case d.DailyCap > 0:
 		day = i / d.DailyCap
 	case d.Days > 1:

@@ -152,6 +152,37 @@ func TestDrip(t *testing.T) {
 			t.Fatalf("%s: %d over the cap", day, n)
 		}
 	}
+
+	// Days and a cap: the run is spread over the days, the cap only a
+	// ceiling (1,000 over 15 weekdays at 500 a day is ~67 a day, not 500
+	// on Monday and 500 on Tuesday).
+	spread := Drip{Days: 15, Weekdays: true, DailyCap: 500, Start: "09:00", End: "11:00"}
+	days = map[string]int{}
+	for i := 0; i < 1000; i++ {
+		days[spread.SendAt(start, i, fmt.Sprintf("s%d", i), sh).In(sh).Format("2006-01-02")]++
+	}
+	if len(days) != 15 {
+		t.Fatalf("1,000 over 15 days with a cap of 500 took %d days: %v", len(days), days)
+	}
+	for day, n := range days {
+		if n > 67 {
+			t.Fatalf("%s: %d, want the run spread evenly (at most 67 a day)", day, n)
+		}
+	}
+	// More than days×cap: the rest goes on past the last day, at the cap.
+	tight := Drip{Days: 3, DailyCap: 4, Start: "09:00", End: "11:00"}
+	days = map[string]int{}
+	for i := 0; i < 17; i++ {
+		days[tight.SendAt(start, i, fmt.Sprintf("t%d", i), sh).In(sh).Format("2006-01-02")]++
+	}
+	if len(days) != 5 {
+		t.Fatalf("17 at 4 a day over 3 days took %d days: %v", len(days), days)
+	}
+	for day, n := range days {
+		if n > 4 {
+			t.Fatalf("%s: %d over the cap of 4", day, n)
+		}
+	}
 }
 
 // TestCronAcrossDSTTransitions: robfig/cron matches wall clocks, so on the
