@@ -115,7 +115,10 @@ func (a *API) inboundSMS(c *gin.Context) {
 		a.fail(c, badField("MessageSid", "MessageSid and From are required"))
 		return
 	}
-	if ok, _ := a.allow(c.Request.Context(), "sms-from:"+from, a.cfg.InboundSMSPerHour, time.Hour); !ok {
+	// An opt-out is honoured whatever the rate: STOP is never dropped as
+	// part of a flood, and it is one message a contact sends once.
+	optOut := survey.IsOptOut(params["Body"])
+	if ok, _ := a.allow(c.Request.Context(), "sms-from:"+from, a.cfg.InboundSMSPerHour, time.Hour); !ok && !optOut {
 		// A flood from one number is dropped quietly: answering would
 		// feed it, and Twilio must not retry.
 		a.log.Warn("inbound sms over the limit", "channel", channel)

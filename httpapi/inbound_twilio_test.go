@@ -591,3 +591,24 @@ func TestTwilioStatusSignatures(t *testing.T) {
 		t.Fatalf("signed callback: %s", got.Status)
 	}
 }
+
+// A number over the inbound limit is ignored, but its STOP is not: an
+// opt-out is honoured at once, whatever came before it.
+func TestSMSStopGetsPastTheFloodLimit(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.InboundSMSPerHour = 3 })
+	h.createSurvey()
+	const phone = "+14155550640"
+	h.sentSMS("c-flood", phone, "en")
+	for i := 0; i < 5; i++ {
+		h.twilio("/v1/inbound/twilio/sms", smsFrom(phone, "hello"))
+	}
+	if status, answer := h.twilio("/v1/inbound/twilio/sms", smsFrom(phone, "why")); status != 200 || answer != "" {
+		t.Fatalf("over the limit: %d %q, want an empty answer", status, answer)
+	}
+	if _, answer := h.twilio("/v1/inbound/twilio/sms", smsFrom(phone, "STOP")); !strings.Contains(answer, "unsubscribed") {
+		t.Fatalf("STOP over the limit: %q", answer)
+	}
+	if c, _ := h.store.GetContact(context.Background(), "c-flood"); c == nil || c.OptedOutAt == nil {
+		t.Fatal("STOP over the limit did not opt the contact out")
+	}
+}
