@@ -1,8 +1,6 @@
 package templates
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,49 +11,9 @@ import (
 // the fixed sample.
 func TestReminderGolden(t *testing.T) {
 	s := newSet(t)
-	dir := filepath.Join("testdata", "reminder_golden")
-	if *update {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := map[string]bool{}
-	for _, ch := range s.Channels() {
-		for _, loc := range s.Locales(ch) {
-			m, err := s.RenderReminder(ch, loc, nil, nil, Sample("nps", loc))
-			if err != nil {
-				t.Fatalf("%s/%s: %v", ch, loc, err)
-			}
-			for _, p := range channelParts[ch] {
-				name := fmt.Sprintf("%s_%s_%s.golden", ch, loc, p)
-				want[name] = true
-				got := part(m, p) + "\n"
-				file := filepath.Join(dir, name)
-				if *update {
-					if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				b, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatalf("%v (run go test ./templates -update)", err)
-				}
-				if string(b) != got {
-					t.Errorf("%s differs from the rendered reminder (run go test ./templates -update and review the diff)\ngot:\n%s", name, got)
-				}
-			}
-		}
-	}
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if !want[f.Name()] {
-			t.Errorf("stale golden file %s", f.Name())
-		}
-	}
+	checkGolden(t, filepath.Join("testdata", "reminder_golden"), "reminder", func(ch, loc string) (Message, error) {
+		return s.RenderReminder(ch, loc, nil, nil, Sample("nps", loc))
+	})
 }
 
 // TestReminderFallsBackPartByPart: a reminder overridden only in English

@@ -40,7 +40,17 @@ func part(m Message, p string) string {
 // a change to wording or markup shows up in review as a diff of the output.
 func TestGolden(t *testing.T) {
 	s := newSet(t)
-	dir := filepath.Join("testdata", "golden")
+	checkGolden(t, filepath.Join("testdata", "golden"), "default", func(ch, loc string) (Message, error) {
+		return s.Render(ch, loc, nil, Sample("nps", loc))
+	})
+}
+
+// checkGolden compares every part of what render gives for each channel
+// and locale with its golden file in dir (-update rewrites them), and
+// finds golden files nothing renders any more.
+func checkGolden(t *testing.T, dir, what string, render func(ch, loc string) (Message, error)) {
+	t.Helper()
+	s := newSet(t)
 	if *update {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -49,7 +59,7 @@ func TestGolden(t *testing.T) {
 	want := map[string]bool{}
 	for _, ch := range s.Channels() {
 		for _, loc := range s.Locales(ch) {
-			m, err := s.Render(ch, loc, nil, Sample("nps", loc))
+			m, err := render(ch, loc)
 			if err != nil {
 				t.Fatalf("%s/%s: %v", ch, loc, err)
 			}
@@ -69,7 +79,7 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("%v (run go test ./templates -update)", err)
 				}
 				if string(b) != got {
-					t.Errorf("%s differs from the rendered default (run go test ./templates -update and review the diff)\ngot:\n%s", name, got)
+					t.Errorf("%s differs from the rendered %s (run go test ./templates -update and review the diff)\ngot:\n%s", name, what, got)
 				}
 			}
 		}
@@ -84,7 +94,7 @@ func TestGolden(t *testing.T) {
 				_ = os.Remove(filepath.Join(dir, f.Name()))
 				continue
 			}
-			t.Errorf("stale golden file %s has no default template", f.Name())
+			t.Errorf("stale golden file %s has no %s template", f.Name(), what)
 		}
 	}
 }
