@@ -67,17 +67,26 @@ func rateRun(t *testing.T, e *env, g *dispatcher.Gate, ch *gateChannel, n, slots
 }
 
 // TestRateLimitPacesThePipeline is the issue's "100 messages at 10 a
-// second take about 10 seconds and none fails", as 40 at 20 a second on
-// the limiter's fake clock: each send after the first waits 50ms for its
-// token, so the 40 sends span 39 × 50ms = 1.95s of the limiter's time.
+// second take about 10 seconds and none fails", on the limiter's fake
+// clock: each send after the first waits one step for its token, so the
+// 40 sends span exactly 39 steps of the limiter's time.
+//
+// The step is 8s, not a realistic 50ms, because the bucket's key expires
+// in Redis's real time (PX = the fake time until it is full again): at
+// 50ms a loaded machine that took longer than that between two sends saw
+// the key gone, a full bucket, and a send with no wait. Eight real seconds
+// between two sends of one slot would be a failure of its own.
 func TestRateLimitPacesThePipeline(t *testing.T) {
-	const n, rate = 40, 20.0
+	const n, rate = 40, 0.125 // exact in binary, so the step is exactly 8s
 	e := newEnv(t)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	clk := newGateClock(t0)
 	ch := &gateChannel{name: "email", now: clk.Now}
 	e.gateUse(ch)
-	g := e.clockedGate(clk, func(g *dispatcher.Gate) { g.Rates["email"] = dispatcher.Rate{PerSecond: rate, Burst: 1} })
+	g := e.clockedGate(clk, func(g *dispatcher.Gate) {
+		g.Rates["email"] = dispatcher.Rate{PerSecond: rate, Burst: 1}
+		g.MaxWait = time.Minute // each wait is spent in the worker, as 50ms waits are by default
+	})
 	// One slot: the fake clock moves only by the waits of one send at a
 	// time, so the span is exact.
 	sent := rateRun(t, e, g, ch, n, 1)
