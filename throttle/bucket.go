@@ -17,8 +17,13 @@ import (
 // will be full again. With T = 1/rate, taking cost tokens moves the TAT by
 // cost*T, and is allowed when the new TAT is at most burst*T ahead of now.
 // The state is an integer of microseconds, so it is exact in Lua's doubles
-// and is the same whatever rate the next caller passes; the key expires when
-// the bucket is full, which is exactly the state of a missing key.
+// and is the same whatever rate the next caller passes; the key expires a
+// second after the bucket is full, when it is exactly the state of a missing
+// key. The second is for callers whose clock runs apart from Redis's (a
+// skewed host, a test's fake clock): with the key expiring at the very
+// moment, a caller a few milliseconds behind found it gone and took a full
+// burst again. A TAT in the past reads as full, so the slack changes no
+// decision.
 //
 // A bucket the provider blocked (Block) also holds the end of the block:
 // the value is then "<tat>:<block end µs>", and nothing is taken before the
@@ -48,7 +53,7 @@ if tat < now then tat = now end
 local new = tat + inc
 local wait = new - tol - now
 if wait > 0 then return wait end
-redis.call('SET', KEYS[1], string.format('%d', new), 'PX', string.format('%d', math.ceil((new - now) / 1000)))
+redis.call('SET', KEYS[1], string.format('%d', new), 'PX', string.format('%d', math.ceil((new - now) / 1000) + 1000))
 return 0
 `)
 
@@ -73,7 +78,7 @@ end
 if u <= now then return u end
 local last = u
 if tat > last then last = tat end
-redis.call('SET', KEYS[1], string.format('%d', tat) .. ':' .. string.format('%d', u), 'PX', string.format('%d', math.ceil((last - now) / 1000)))
+redis.call('SET', KEYS[1], string.format('%d', tat) .. ':' .. string.format('%d', u), 'PX', string.format('%d', math.ceil((last - now) / 1000) + 1000))
 return u
 `)
 

@@ -118,3 +118,44 @@ func TestTakeCostExceedsBurst(t *testing.T) {
 		t.Fatalf("err %v, want ErrCostExceedsBurst", err)
 	}
 }
+
+// TestBucketKeyOutlivesFull: a bucket's key lives a second past the moment
+// it is full again, so a caller whose clock runs a little behind Redis's
+// (or a test's fake clock, while real time passes) does not find it gone
+// and take a fresh burst. At 10 a second the bucket is full again 100ms
+// after a take; its key used to expire right then.
+func TestBucketKeyOutlivesFull(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	for _, step := range []struct {
+		name string
+		do   func() error
+		full time.Duration // fake time until the bucket's state stops mattering
+	}{
+		{"take", func() error { _, err := e.lim.Take(ctx, "b", 10, 1, 1); return err }, 100 * time.Millisecond},
+		{"block", func() error { return e.lim.Block(ctx, "b", e.clock.Now().Add(2*time.Second)) }, 2 * time.Second},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		ks := keys(t, e.rdb)
+		if len(ks) != 1 {
+			t.Fatalf("%s: keys %v, want the bucket's", step.name, ks)
+		}
+		ttl, err := e.rdb.PTTL(ctx, ks[0]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if min, max := step.full+900*time.Millisecond, step.full+time.Second; ttl <= min || ttl > max {
+			t.Fatalf("%s: the key expires in %v, want a second after the bucket is full (%v)", step.name, ttl, step.full+time.Second)
+		}
+	}
+	// The slack changes no decision: the bucket is full at 100ms as before.
+	e.clock.Advance(2 * time.Second)
+	if wait, err := e.lim.Take(ctx, "b", 10, 1, 1); err != nil || wait != 0 {
+		t.Fatalf("after the block: wait %v, err %v", wait, err)
+	}
+	if wait, err := e.lim.Take(ctx, "b", 10, 1, 1); err != nil || wait != 100*time.Millisecond {
+		t.Fatalf("second take: wait %v, err %v, want 100ms", wait, err)
+	}
+}
