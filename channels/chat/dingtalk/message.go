@@ -21,21 +21,6 @@ const (
 	maxURL   = 2048
 )
 
-// Labels of the links and buttons, by language.
-var labels = map[string]map[string]string{
-	"en": {"survey": "Answer", "alert": "View response", "digest": "View results"},
-	"zh": {"survey": "回答", "alert": "查看回复", "digest": "查看结果"},
-}
-
-func label(locale, kind string) string {
-	lang, _, _ := strings.Cut(strings.ToLower(locale), "-")
-	lang, _, _ = strings.Cut(lang, "_")
-	if l, ok := labels[lang]; ok {
-		return l[kind]
-	}
-	return labels["en"][kind]
-}
-
 type post struct {
 	MsgType    string      `json:"msgtype"`
 	Markdown   *markdown   `json:"markdown,omitempty"`
@@ -97,7 +82,7 @@ func payload(m *channels.Message) ([]byte, error) {
 			tail = append(tail, row)
 		}
 	} else if m.ReplyURL != "" {
-		tail = append(tail, mdLink(label(m.Locale, kind), m.ReplyURL))
+		tail = append(tail, mdLink(channels.LinkLabel(m.Locale, kind), m.ReplyURL))
 	}
 	title := titleOf(m)
 
@@ -107,7 +92,7 @@ func payload(m *channels.Message) ([]byte, error) {
 		if kind == "survey" && m.ReplyURL != "" {
 			p = post{MsgType: "actionCard", ActionCard: &actionCard{
 				Title: title, Text: body, BtnOrientation: "0",
-				SingleTitle: label(m.Locale, kind), SingleURL: m.ReplyURL,
+				SingleTitle: channels.LinkLabel(m.Locale, kind), SingleURL: m.ReplyURL,
 			}}
 		}
 		return marshal(p)

@@ -20,21 +20,6 @@ const (
 	maxURL   = 2048
 )
 
-// Labels of the buttons, by language.
-var labels = map[string]map[string]string{
-	"en": {"survey": "Answer", "alert": "View response", "digest": "View results"},
-	"zh": {"survey": "回答", "alert": "查看回复", "digest": "查看结果"},
-}
-
-func label(locale, kind string) string {
-	lang, _, _ := strings.Cut(strings.ToLower(locale), "-")
-	lang, _, _ = strings.Cut(lang, "_")
-	if l, ok := labels[lang]; ok {
-		return l[kind]
-	}
-	return labels["en"][kind]
-}
-
 // Header colours (card templates) by kind.
 var headerTemplate = map[string]string{"survey": "blue", "alert": "orange", "digest": "turquoise"}
 
@@ -121,7 +106,7 @@ func payload(m *channels.Message, timestamp, sign string) ([]byte, error) {
 		}
 	}
 	if len(buttons) == 0 && m.ReplyURL != "" {
-		buttons = append(buttons, linkButton(label(m.Locale, kind), m.ReplyURL))
+		buttons = append(buttons, linkButton(channels.LinkLabel(m.Locale, kind), m.ReplyURL))
 	}
 	if len(buttons) > 0 {
 		// flow: as many buttons to a row as fit, so 0–10 takes one or two

@@ -17,13 +17,6 @@ const (
 	maxButtonURL   = 3000
 )
 
-// Button labels of the messages that are not surveys.
-var linkLabel = map[string]string{
-	"alert":  "View response",
-	"digest": "View results",
-	"survey": "Answer", // a survey without score buttons
-}
-
 // payload is the body of an incoming webhook post.
 type payload struct {
 	// Text is the notification and fallback text.
@@ -90,7 +83,7 @@ func (c *Channel) payload(m *channels.Message) ([]byte, error) {
 	if kind != "survey" {
 		s := block{Type: "section", Text: mrkdwn(m.Text)}
 		if m.ReplyURL != "" {
-			s.Accessory = linkButton(linkLabel[kind], m.ReplyURL, "view_response")
+			s.Accessory = linkButton(channels.LinkLabel(m.Locale, kind), m.ReplyURL, "view_response")
 		}
 		p.Blocks = []block{s}
 		return json.Marshal(p)
@@ -115,7 +108,7 @@ func (c *Channel) payload(m *channels.Message) ([]byte, error) {
 		buttons = append(buttons, linkButton(v, s.URL, "score_"+v))
 	}
 	if len(buttons) == 0 && m.ReplyURL != "" {
-		buttons = append(buttons, linkButton(linkLabel["survey"], m.ReplyURL, "answer"))
+		buttons = append(buttons, linkButton(channels.LinkLabel(m.Locale, "survey"), m.ReplyURL, "answer"))
 	}
 	for len(buttons) > 0 {
 		n := min(len(buttons), maxButtons)

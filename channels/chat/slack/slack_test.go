@@ -187,6 +187,10 @@ func TestMessageKinds(t *testing.T) {
 			m.Kind, m.Text, m.ReplyURL = "digest", "NPS this week: 42", "https://nps.example.com/results"
 		}, 1, []string{"View results"}, []string{"https://nps.example.com/results"}},
 		{"survey without scores", func(m *channels.Message) { m.Scores = nil }, 2, []string{"Answer"}, []string{"https://nps.example.com/r/tok2"}},
+		{"survey without scores, zh-TW", func(m *channels.Message) { m.Scores, m.Locale = nil, "zh-Hant-HK" }, 2, []string{"回答"}, []string{"https://nps.example.com/r/tok2"}},
+		{"digest zh-CN", func(m *channels.Message) {
+			m.Kind, m.Locale, m.Text, m.ReplyURL = "digest", "zh_CN", "本周 NPS：42", "https://nps.example.com/results"
+		}, 1, []string{"查看结果"}, []string{"https://nps.example.com/results"}},
 		{"survey without question", func(m *channels.Message) { m.Question, m.Kind = "", "" }, 2, nil, nil},
 		{"CES 1-7", func(m *channels.Message) { m.Scores = scores(m.ReplyURL, 1, 7) }, 2, []string{"1", "2", "3", "4", "5", "6", "7"}, nil},
 		{"30 scores", func(m *channels.Message) { m.Scores = scores(m.ReplyURL, 1, 30) }, 3, nil, nil},

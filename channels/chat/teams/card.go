@@ -20,13 +20,6 @@ const (
 	maxPayload = 28 * 1024
 )
 
-// Button titles of the messages that are not surveys.
-var linkTitle = map[string]string{
-	"alert":  "View response",
-	"digest": "View results",
-	"survey": "Answer", // a survey without score buttons
-}
-
 type message struct {
 	Type        string       `json:"type"`
 	Attachments []attachment `json:"attachments"`
@@ -108,7 +101,7 @@ func payload(m *channels.Message) ([]byte, error) {
 	if kind != "survey" {
 		c.Body = []element{{Type: "TextBlock", Text: m.Text, Wrap: true}}
 		if m.ReplyURL != "" {
-			c.Actions = []action{openURL(linkTitle[kind], m.ReplyURL)}
+			c.Actions = []action{openURL(channels.LinkLabel(m.Locale, kind), m.ReplyURL)}
 		}
 		return marshal(c)
 	}
@@ -129,7 +122,7 @@ func payload(m *channels.Message) ([]byte, error) {
 		c.Body = append(c.Body, element{Type: "ActionSet", Actions: row})
 	}
 	if len(scores) == 0 && m.ReplyURL != "" {
-		c.Actions = []action{openURL(linkTitle["survey"], m.ReplyURL)}
+		c.Actions = []action{openURL(channels.LinkLabel(m.Locale, "survey"), m.ReplyURL)}
 	}
 	return marshal(c)
 }

@@ -201,6 +201,7 @@ func TestMessageKinds(t *testing.T) {
 			m.Kind, m.Text, m.Scores = "alert", "**Detractor** (2) from ann@example.com: slow delivery", nil
 		}, nil, []string{"View response"}},
 		{"alert without link", func(m *channels.Message) { m.Kind, m.ReplyURL = "alert", "" }, nil, nil},
+		{"alert zh-TW", func(m *channels.Message) { m.Kind, m.Locale, m.Scores = "alert", "zh-TW", nil }, nil, []string{"查看回覆"}},
 		{"digest", func(m *channels.Message) { m.Kind, m.Text = "digest", "NPS this week: 42" }, nil, []string{"View results"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

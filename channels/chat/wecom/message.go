@@ -13,21 +13,6 @@ import (
 
 const maxURL = 2048
 
-// Labels of the links, by language.
-var labels = map[string]map[string]string{
-	"en": {"survey": "Answer", "alert": "View response", "digest": "View results"},
-	"zh": {"survey": "回答", "alert": "查看回复", "digest": "查看结果"},
-}
-
-func label(locale, kind string) string {
-	lang, _, _ := strings.Cut(strings.ToLower(locale), "-")
-	lang, _, _ = strings.Cut(lang, "_")
-	if l, ok := labels[lang]; ok {
-		return l[kind]
-	}
-	return labels["en"][kind]
-}
-
 type post struct {
 	MsgType  string   `json:"msgtype"`
 	Markdown markdown `json:"markdown"`
@@ -83,13 +68,13 @@ func contentOf(m *channels.Message) (string, error) {
 			row = ""
 		}
 		if row == "" && m.ReplyURL != "" {
-			row = mdLink(label(m.Locale, kind), m.ReplyURL)
+			row = mdLink(channels.LinkLabel(m.Locale, kind), m.ReplyURL)
 		}
 		if row != "" {
 			tail = append(tail, row)
 		}
 	} else if m.ReplyURL != "" {
-		tail = append(tail, mdLink(label(m.Locale, kind), m.ReplyURL))
+		tail = append(tail, mdLink(channels.LinkLabel(m.Locale, kind), m.ReplyURL))
 	}
 
 	rest := strings.Join(tail, "\n\n")
