@@ -35,14 +35,6 @@ func (s *Store) RecordInbound(ctx context.Context, m *InboundMessage) (created b
 	return n == 1, nil
 }
 
-// SetInboundOutcome records what an inbound message did and which delivery
-// it answered.
-func (s *Store) SetInboundOutcome(ctx context.Context, provider, providerMessageID, deliveryID, outcome string) error {
-	_, err := s.q.ExecContext(ctx, `UPDATE inbound_messages SET delivery_id = $1, outcome = $2
-		WHERE provider = $3 AND provider_message_id = $4`, deliveryID, outcome, provider, providerMessageID)
-	return wrapErr("set inbound outcome", err)
-}
-
 // ListInbound returns the newest inbound messages from an address (all when
 // from is ""), newest first, at most limit (default 100, max 1000).
 func (s *Store) ListInbound(ctx context.Context, from string, limit int) ([]*InboundMessage, error) {

@@ -11,13 +11,14 @@ import (
 
 func testInbound(t *testing.T, s *store.Store) {
 	ctx := t.Context()
-	m := &store.InboundMessage{Provider: "twilio", ProviderMessageID: "SM1", Channel: "sms", From: "+15550100", To: "+15550199", Body: "9 分"}
+	m := &store.InboundMessage{Provider: "twilio", ProviderMessageID: "SM1", Channel: "sms", From: "+15550100", To: "+15550199", Body: "9 分",
+		DeliveryID: "d1", Outcome: "score"} // what it did is known before it is recorded, in the same transaction
 	created, err := s.RecordInbound(ctx, m)
 	if err != nil || !created {
 		t.Fatalf("RecordInbound = %v, %v", created, err)
 	}
 	again := *m
-	again.Body = "changed"
+	again.Body, again.Outcome = "changed", "opt_out"
 	if created, err := s.RecordInbound(ctx, &again); err != nil || created {
 		t.Fatalf("a provider retry must not be recorded twice: %v, %v", created, err)
 	}
@@ -26,9 +27,6 @@ func testInbound(t *testing.T, s *store.Store) {
 	other.Provider = "other"
 	if created, err := s.RecordInbound(ctx, &other); err != nil || !created {
 		t.Fatalf("other provider: %v, %v", created, err)
-	}
-	if err := s.SetInboundOutcome(ctx, "twilio", "SM1", "d1", "score"); err != nil {
-		t.Fatal(err)
 	}
 	list, err := s.ListInbound(ctx, "+15550100", 10)
 	if err != nil || len(list) != 2 {
