@@ -451,10 +451,48 @@ func TestEraseAndExportContact(t *testing.T) {
 	if a := h.form("/r/"+d.Token, url.Values{"score": {"4"}, "comment": {"Call me at +1 415 555 0100"}}); a.status != 200 {
 		t.Fatalf("answer: %d", a.status)
 	}
+	// What the notifier and the webhook fan-out would have written about
+	// the answer: an alert to the team, an event to a subscriber.
+	ctx := context.Background()
+	rs, _, err := h.store.ListResponses(ctx, store.ResponseFilter{Survey: "onboarding"})
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("responses: %v %v", rs, err)
+	}
+	if _, _, err := h.store.CreateAlert(ctx, &store.Alert{ID: "al_export", ResponseID: rs[0].ID, RuleID: "r1",
+		Target: store.Target{Channel: "webhook", Address: "https://chat.test/hook?secret=s3"}, TargetKey: "webhook:team", Priority: "P1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.CreateWebhook(ctx, &store.WebhookSubscription{ID: "w_export", URL: "https://crm.test/hook", Secret: "whsec_x",
+		Events: []string{"*"}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.CreateWebhookEvent(ctx, &store.WebhookEvent{ID: "msg_export", SubscriptionID: "w_export", EventID: "ev_export",
+		Type: "response.created", Payload: []byte(`{"type":"response.created","data":{"contact_id":"admin-42","score":4}}`)}); err != nil {
+		t.Fatal(err)
+	}
 	ex := h.do("GET", "/v1/contacts/admin-42/export", nil)
 	if ex.status != 200 || len(ex.body["responses"].([]any)) != 1 || len(ex.body["deliveries"].([]any)) != 1 ||
 		ex.body["contact"].(map[string]any)["email"] != "ada@example.com" {
 		t.Fatalf("export: %d %s", ex.status, ex.raw)
+	}
+	// The export names its fields as the rest of the API does, and holds
+	// what was said about the person elsewhere: alerts (by the target's
+	// key, never its secret URL) and webhook events with their payloads.
+	if got := ex.body["deliveries"].([]any)[0].(map[string]any); got["id"] != id || got["survey"] != "onboarding" {
+		t.Fatalf("export delivery: %v", got)
+	}
+	if as := ex.body["alerts"].([]any); len(as) != 1 || as[0].(map[string]any)["target"] != "webhook:team" {
+		t.Fatalf("export alerts: %v", ex.body["alerts"])
+	}
+	if strings.Contains(ex.raw, "secret=s3") || strings.Contains(ex.raw, "whsec_x") {
+		t.Fatalf("export shows a secret: %s", ex.raw)
+	}
+	ws := ex.body["webhook_events"].([]any)
+	if len(ws) != 1 || ws[0].(map[string]any)["payload"].(map[string]any)["data"].(map[string]any)["score"] != 4.0 {
+		t.Fatalf("export webhook events: %v", ex.body["webhook_events"])
+	}
+	if _, ok := ex.body["outbox_messages"].([]any); !ok {
+		t.Fatalf("export has no outbox_messages list: %s", ex.raw)
 	}
 	if a := h.do("DELETE", "/v1/contacts/admin-42", nil); a.status != 204 {
 		t.Fatalf("erase: %d %s", a.status, a.raw)

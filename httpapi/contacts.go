@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -177,15 +178,45 @@ func (a *API) exportContact(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// The keys are the API's (snake_case); alert targets are named by
+	// their key, never by their URL, which holds a secret.
 	type delivery struct {
-		ID, Survey, Channel, Address, Status, Reason string
-		Metadata                                     map[string]string
-		CreatedAt                                    time.Time
-		SentAt                                       *time.Time
+		ID        string            `json:"id"`
+		Survey    string            `json:"survey"`
+		Channel   string            `json:"channel"`
+		Address   string            `json:"address"`
+		Status    string            `json:"status"`
+		Reason    string            `json:"reason"`
+		Metadata  map[string]string `json:"metadata"`
+		CreatedAt time.Time         `json:"created_at"`
+		SentAt    *time.Time        `json:"sent_at"`
 	}
 	type inbound struct {
-		Channel, Body string
-		At            time.Time
+		Channel string    `json:"channel"`
+		Body    string    `json:"body"`
+		At      time.Time `json:"created_at"`
+	}
+	type alert struct {
+		ID         string    `json:"id"`
+		ResponseID string    `json:"response_id"`
+		Target     string    `json:"target"`
+		Status     string    `json:"status"`
+		Comment    string    `json:"comment"`
+		CreatedAt  time.Time `json:"created_at"`
+	}
+	type webhookEvent struct {
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		Status    string          `json:"status"`
+		Payload   json.RawMessage `json:"payload"`
+		CreatedAt time.Time       `json:"created_at"`
+	}
+	type outboxMessage struct {
+		Channel   string    `json:"channel"`
+		To        string    `json:"to"`
+		Subject   string    `json:"subject"`
+		Text      string    `json:"text"`
+		CreatedAt time.Time `json:"created_at"`
 	}
 	out := gin.H{"contact": contactToJSON(data.Contact)}
 	ds := []delivery{}
@@ -205,6 +236,26 @@ func (a *API) exportContact(c *gin.Context) {
 	for _, m := range data.Inbound {
 		in = append(in, inbound{Channel: m.Channel, Body: m.Body, At: m.CreatedAt})
 	}
+	as := []alert{}
+	for _, al := range data.Alerts {
+		as = append(as, alert{ID: al.ID, ResponseID: al.ResponseID, Target: al.TargetKey, Status: string(al.Status),
+			Comment: al.SentComment, CreatedAt: al.CreatedAt})
+	}
+	ws := []webhookEvent{}
+	for _, w := range data.WebhookEvents {
+		payload := json.RawMessage(w.Payload)
+		if !json.Valid(payload) {
+			// Stored by us as JSON; anything else is shown as a string
+			// rather than breaking the whole export.
+			payload, _ = json.Marshal(string(w.Payload))
+		}
+		ws = append(ws, webhookEvent{ID: w.ID, Type: w.Type, Status: w.Status, Payload: payload, CreatedAt: w.CreatedAt})
+	}
+	ob := []outboxMessage{}
+	for _, m := range data.Outbox {
+		ob = append(ob, outboxMessage{Channel: m.Channel, To: m.To, Subject: m.Subject, Text: m.Text, CreatedAt: m.CreatedAt})
+	}
 	out["deliveries"], out["responses"], out["suppressions"], out["inbound_messages"] = ds, rs, sps, in
+	out["alerts"], out["webhook_events"], out["outbox_messages"] = as, ws, ob
 	c.JSON(http.StatusOK, out)
 }
