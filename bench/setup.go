@@ -311,6 +311,9 @@ func startGateway(ctx context.Context, c *childCtx, role gateway.Role, extra map
 		return nil, err
 	}
 	vars["NPSGATE_DATA_DIR"] = dir
+	// A bench runs several gateways on one host; none needs the worker's
+	// operations endpoints, whose default port only one could bind.
+	vars["NPSGATE_WORKER_OPS_ADDR"] = "none"
 	var addr string
 	if role&gateway.RoleAPI != 0 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -194,6 +194,13 @@ type Config struct {
 		// SchedulerInterval is how often a worker looks for campaign runs
 		// that are due. Default 5s.
 		SchedulerInterval Duration `yaml:"scheduler_interval" env:"NPSGATE_WORKER_SCHEDULER_INTERVAL"`
+		// OpsAddr is where a worker-only process (`npsgate worker`)
+		// serves /metrics, /healthz and /readyz, which it otherwise could
+		// not: it serves no API. Default ":9091"; "none" turns it off
+		// (empty after loading). Unauthenticated, like the API's
+		// /metrics, so bind it to an address only the scraper reaches.
+		// `npsgate serve` ignores it: its API serves the same endpoints.
+		OpsAddr string `yaml:"ops_addr" env:"NPSGATE_WORKER_OPS_ADDR"`
 	} `yaml:"worker"`
 
 	Dashboard struct {
@@ -204,6 +211,10 @@ type Config struct {
 		SessionSecret string `yaml:"session_secret" env:"NPSGATE_DASHBOARD_SESSION_SECRET"`
 		// SessionTTL is how long a dashboard login lasts. Default 12h.
 		SessionTTL Duration `yaml:"session_ttl" env:"NPSGATE_DASHBOARD_SESSION_TTL"`
+		// TimeZone is the IANA zone (Asia/Shanghai) the dashboard shows
+		// times in and cuts its trend's weeks, months and quarters in; a
+		// page's tz parameter overrides it. Default UTC.
+		TimeZone string `yaml:"time_zone" env:"NPSGATE_DASHBOARD_TIME_ZONE"`
 	} `yaml:"dashboard"`
 
 	Survey struct {
@@ -466,6 +477,13 @@ func (c *Config) fillDefaults() {
 	if c.Worker.PollInterval == 0 {
 		c.Worker.PollInterval = Duration(50 * time.Millisecond)
 	}
+	c.Worker.OpsAddr = strings.TrimSpace(c.Worker.OpsAddr)
+	switch {
+	case c.Worker.OpsAddr == "":
+		c.Worker.OpsAddr = ":9091"
+	case strings.EqualFold(c.Worker.OpsAddr, "none"):
+		c.Worker.OpsAddr = ""
+	}
 	if c.Survey.ReplyWindow == 0 {
 		c.Survey.ReplyWindow = Duration(30 * 24 * time.Hour)
 	}
@@ -474,6 +492,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if c.Dashboard.TimeZone == "" {
+		c.Dashboard.TimeZone = "UTC"
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -536,6 +557,9 @@ func (c *Config) Validate() error {
 	if c.Dashboard.SessionTTL < 0 {
 		return bad("dashboard.session_ttl", "must not be negative")
 	}
+	if _, err := DashboardLocation(c.Dashboard.TimeZone); err != nil {
+		return bad("dashboard.time_zone", err.Error())
+	}
 	for _, p := range c.HTTP.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
 			return bad("http.trusted_proxies", fmt.Sprintf("%q is not an IP address or CIDR", p))
@@ -590,6 +614,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.PollInterval < Duration(10*time.Millisecond) || c.Worker.PollInterval > Duration(time.Minute) {
 		return bad("worker.poll_interval", "must be between 10ms and 1m")
+	}
+	if a := c.Worker.OpsAddr; a != "" {
+		// Checked here, not first at bind time, so a typo stops the
+		// start before the worker takes a task.
+		_, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return bad("worker.ops_addr", fmt.Sprintf("want host:port, :port or none, got %q", a))
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return bad("worker.ops_addr", fmt.Sprintf("port must be a number from 0 to 65535, got %q", port))
+		}
 	}
 	if c.Survey.ReplyWindow < Duration(time.Hour) {
 		return bad("survey.reply_window", "must be at least 1h")
@@ -697,6 +732,20 @@ func QuietWindow(q string) ([2]string, error) {
 		return [2]string{to, from}, nil // quiet across midnight: open in between
 	}
 	return [2]string{}, fmt.Errorf("quiet hours within one day (%s) are not supported; give the night, like 21:00-08:00", q)
+}
+
+// DashboardLocation loads dashboard.time_zone; empty is UTC. "Local" is
+// refused: it would follow whatever TZ the host happens to run with, so
+// two replicas could cut the same trend differently.
+func DashboardLocation(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		return nil, fmt.Errorf("want an IANA time zone such as Asia/Shanghai or UTC, got %q", name)
+	}
+	return loc, nil
 }
 
 // EmbeddedRedis reports whether the in-process Redis is used.

@@ -135,3 +135,55 @@ func TestEnvKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerOpsAddr(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string // worker.ops_addr in the file, if set
+		env     map[string]string
+		want    string // after loading; "" means off
+		wantErr string // a substring of the error, which must name the key
+	}{
+		{name: "default", want: ":9091"},
+		{name: "env", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "127.0.0.1:9200"}, want: "127.0.0.1:9200"},
+		{name: "yaml", yaml: `"10.0.0.5:9300"`, want: "10.0.0.5:9300"},
+		{name: "env wins over yaml", yaml: `":9300"`, env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": ":9400"}, want: ":9400"},
+		{name: "none", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "none"}, want: ""},
+		{name: "none any case", yaml: "NONE", want: ""},
+		{name: "ipv6", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "[::1]:9091"}, want: "[::1]:9091"},
+		{name: "any port", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "127.0.0.1:0"}, want: "127.0.0.1:0"},
+		{name: "no port", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "9091"}, wantErr: "want host:port"},
+		{name: "empty port", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "localhost:"}, wantErr: "port must be a number"},
+		{name: "named port", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": ":metrics"}, wantErr: "port must be a number"},
+		{name: "port too big", yaml: `":70000"`, wantErr: "port must be a number"},
+		{name: "url", env: map[string]string{"NPSGATE_WORKER_OPS_ADDR": "http://0.0.0.0:9091"}, wantErr: "want host:port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte("worker:\n  ops_addr: "+tt.yaml+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(path, env(tt.env))
+			if tt.wantErr != "" {
+				var ce *Error
+				if !errors.As(err, &ce) || ce.Key != "worker.ops_addr" || ce.Env != "NPSGATE_WORKER_OPS_ADDR" {
+					t.Fatalf("want an error naming worker.ops_addr, got %v", err)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "NPSGATE_WORKER_OPS_ADDR") {
+					t.Fatalf("error %q, want it to say %q and name the variable", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Worker.OpsAddr != tt.want {
+				t.Fatalf("worker.ops_addr = %q, want %q", c.Worker.OpsAddr, tt.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -61,14 +62,15 @@ func screenshotDir(t *testing.T) string {
 }
 
 // gw is a whole gateway serving on a local port, on the test's database
-// (PostgreSQL when NPSGATE_TEST_POSTGRES is set) and an in-process Redis.
+// (PostgreSQL when NPSGATE_TEST_POSTGRES is set) and an in-process Redis;
+// extra sets further NPSGATE_* variables.
 type gw struct {
 	t    *testing.T
 	base string
 	g    *gateway.Gateway
 }
 
-func startGateway(t *testing.T) *gw {
+func startGateway(t *testing.T, extra ...map[string]string) *gw {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,6 +86,11 @@ func startGateway(t *testing.T) *gw {
 		"NPSGATE_REDIS_URL":    "redis://" + mini.Addr() + "/0",
 		"NPSGATE_DATABASE_URL": testenv.DatabaseURL(t),
 		"NPSGATE_API_KEYS":     apiKey,
+	}
+	for _, m := range extra {
+		for k, v := range m {
+			vars[k] = v
+		}
 	}
 	cfg, err := config.Load("", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
@@ -291,6 +298,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if res.Responses < 100 {
 		t.Errorf("only %d responses seeded", res.Responses)
+	}
+
+	// In Shanghai's time zone the trend is /v1/results/trend's with that
+	// tz, and a Sunday evening answer in UTC counts in the next week;
+	// choosing another period keeps the zone.
+	respondAt(t, g.g.Store, "onboarding", "sunday-evening", lastSundayEvening(time.Now()), 0, "")
+	b.do("overview in Shanghai", chromedp.Navigate(g.base+"/dashboard/?survey=onboarding&range=all&period=week&tz=Asia%2FShanghai"),
+		chromedp.WaitVisible(chromedp.CSS(`.score-card`)))
+	for _, period := range []string{"week", "month"} {
+		if period == "month" {
+			b.do("months in Shanghai", chromedp.Click(chromedp.CSS(`.card-head .seg a[href*="period=month"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`.card-head .seg a.on[href*="period=month"]`)))
+		}
+		if loc := get(b, "location", chromedp.Location()); !strings.Contains(loc, "tz=Asia%2FShanghai") {
+			t.Errorf("the %s trend is at %s, without the zone", period, loc)
+		}
+		page := get(b, "page", chromedp.OuterHTML(chromedp.CSS(`html`)))
+		if got, want := trendPoints(t, page), g.trend("onboarding", period, "Asia/Shanghai"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s trend in Shanghai: page %v, /v1/results/trend %v", period, got, want)
+		}
+	}
+	if utc, sh := g.trend("onboarding", "week", "UTC"), g.trend("onboarding", "week", "Asia/Shanghai"); fmt.Sprint(utc) == fmt.Sprint(sh) {
+		t.Error("the weeks are the same in UTC and Shanghai: the check above does not test the zone")
 	}
 
 	// Comments, filtered to detractors by clicking.

@@ -56,7 +56,11 @@ type Config struct {
 	Words *analytics.Words
 	// Prefix is the path the dashboard is mounted at. Default /dashboard.
 	Prefix string
-	Logger *slog.Logger
+	// TimeZone is the zone times are shown in and the trend's weeks,
+	// months and quarters are cut in, unless a page's tz parameter names
+	// another. Nil is UTC.
+	TimeZone *time.Location
+	Logger   *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -72,6 +76,7 @@ type Dashboard struct {
 	words    *analytics.Words
 	log      *slog.Logger
 	now      func() time.Time
+	loc      *time.Location
 	tpl      *template.Template
 	mux      *http.ServeMux
 	css      []byte
@@ -111,6 +116,9 @@ func build(cfg Config) (*Dashboard, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "/dashboard"
 	}
+	if cfg.TimeZone == nil {
+		cfg.TimeZone = time.UTC
+	}
 	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
 	if cfg.Keys == nil {
 		return nil, errors.New("dashboard: no Keys to check logins with")
@@ -118,6 +126,7 @@ func build(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		cfg: cfg, store: cfg.Store, keys: cfg.Keys, ttl: cfg.SessionTTL,
 		prefix: cfg.Prefix, words: cfg.Words, log: cfg.Logger.With("component", "dashboard"), now: cfg.Now,
+		loc: cfg.TimeZone,
 	}
 	if cfg.Redis != nil {
 		d.sessions = redisSessions{rdb: cfg.Redis}
@@ -191,16 +200,37 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, data 
 	_, _ = w.Write(buf.Bytes())
 }
 
-// fail shows an error page; the details stay in the log.
+// fail shows an error page: 400 naming the parameter for a value the
+// page cannot follow, 500 otherwise, whose details stay in the log.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
-	d.log.Error("dashboard", "path", r.URL.Path, "err", err)
 	p := d.newPage(r, "")
-	d.render(w, http.StatusInternalServerError, "error", errorView{page: p, Message: p.T("error_body")})
+	var bad *badInput
+	if errors.As(err, &bad) {
+		d.log.Debug("dashboard: bad parameter", "path", r.URL.Path, "field", bad.Field)
+		d.render(w, http.StatusBadRequest, "error", errorView{page: p, Field: bad.Field,
+			Title: p.T("bad_request_title"), Message: p.Tf("bad_"+bad.Field, clip(bad.Value, 64))})
+		return
+	}
+	d.log.Error("dashboard", "path", r.URL.Path, "err", err)
+	d.render(w, http.StatusInternalServerError, "error", errorView{page: p, Title: p.T("error_title"), Message: p.T("error_body")})
 }
 
 type errorView struct {
 	page
-	Message string
+	Title, Message string
+	// Field is the query parameter at fault, for a 400.
+	Field string
+}
+
+// clip shortens s to n runes for an error message.
+func clip(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i] + "…"
+		}
+		n--
+	}
+	return s
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -30,6 +30,12 @@ type page struct {
 	Ranges  []option
 	// From is where Range starts (zero for all time).
 	From time.Time
+	// Loc is the zone every time on the page is shown in and the trend
+	// is cut in: the tz parameter, else dashboard.time_zone.
+	Loc *time.Location
+	// TZ is the tz parameter as given (empty: the configured zone); the
+	// page's links and forms carry it, like the survey and range.
+	TZ string
 	// Chips are the page's active filters, each shown with a link that
 	// clears it.
 	Chips []filterChip
@@ -68,14 +74,17 @@ func (p page) self() string {
 	return "/" + p.Name
 }
 
-// Hidden are the kept parameters as hidden form fields, but for the
-// fields the form has itself (except).
+// Hidden are the kept parameters and the time zone as hidden form
+// fields, but for the fields the form has itself (except).
 func (p page) Hidden(except ...string) []option {
 	var out []option
 	for k, vs := range p.keep {
 		if !slices.Contains(except, k) {
 			out = append(out, option{Value: k, Label: vs[0]})
 		}
+	}
+	if p.TZ != "" && !slices.Contains(except, "tz") {
+		out = append(out, option{Value: "tz", Label: p.TZ})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
 	return out
@@ -101,14 +110,39 @@ type option struct {
 var ranges = []string{"30d", "90d", "12m", "all"}
 
 func (d *Dashboard) newPage(r *http.Request, name string) page {
-	p := page{Lang: d.lang(r), Name: name, Prefix: d.prefix, Path: r.URL.RequestURI()}
+	p := page{Lang: d.lang(r), Name: name, Prefix: d.prefix, Path: r.URL.RequestURI(), Loc: d.loc}
 	return p
 }
 
-// withSession fills the survey list, the chosen survey and range, and the
-// CSRF token.
+// badInput is a query parameter the dashboard cannot follow. Unlike a
+// tab or an order it cannot fall back to a default: the page would show
+// other numbers than the ones asked for, looking right.
+type badInput struct{ Field, Value string }
+
+func (e *badInput) Error() string { return fmt.Sprintf("dashboard: %s %q", e.Field, e.Value) }
+
+// zone reads the tz parameter: an IANA zone, as /v1/results takes it;
+// empty is the configured zone.
+func (d *Dashboard) zone(r *http.Request) (loc *time.Location, tz string, err error) {
+	tz = r.URL.Query().Get("tz")
+	if tz == "" {
+		return d.loc, "", nil
+	}
+	// "Local" is the server's own zone, which a link must not depend on.
+	if loc, err = time.LoadLocation(tz); err != nil || tz == "Local" {
+		return nil, "", &badInput{Field: "tz", Value: tz}
+	}
+	return loc, tz, nil
+}
+
+// withSession fills the survey list, the chosen survey, range and time
+// zone, and the CSRF token.
 func (d *Dashboard) withSession(r *http.Request, name string, s session) (page, error) {
 	p := d.newPage(r, name)
+	var err error
+	if p.Loc, p.TZ, err = d.zone(r); err != nil {
+		return p, err
+	}
 	sg, err := d.signer(r.Context())
 	if err != nil {
 		return p, err
@@ -132,7 +166,9 @@ func (d *Dashboard) withSession(r *http.Request, name string, s session) (page, 
 	if p.Range == "" {
 		p.Range = "90d"
 	}
-	now := d.now()
+	// Days and months are counted in the page's zone, where a day
+	// around a change of daylight saving time is not 24 hours.
+	now := d.now().In(p.Loc)
 	switch p.Range {
 	case "30d":
 		p.From = now.AddDate(0, 0, -30)
@@ -180,6 +216,9 @@ func (p page) Link(path string, kv ...string) string {
 	if p.Range != "" && p.Range != "90d" {
 		q.Set("range", p.Range)
 	}
+	if p.TZ != "" {
+		q.Set("tz", p.TZ)
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == "" {
 			q.Del(kv[i])
@@ -192,6 +231,32 @@ func (p page) Link(path string, kv ...string) string {
 		u += "?" + q.Encode()
 	}
 	return u
+}
+
+// Zone names the page's time zone, as /v1/results/trend's time_zone does.
+func (p page) Zone() string { return p.loc().String() }
+
+// When is a time in the page's zone; empty for none.
+func (p page) When(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(p.loc()).Format("2006-01-02 15:04")
+}
+
+// WhenP is a short time in the page's zone, "–" for none.
+func (p page) WhenP(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "–"
+	}
+	return t.In(p.loc()).Format("01-02 15:04")
+}
+
+func (p page) loc() *time.Location {
+	if p.Loc == nil {
+		return time.UTC
+	}
+	return p.Loc
 }
 
 // NavLink is another page of the dashboard, for the same survey and range
@@ -259,19 +324,6 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.1f%%", math.Round(1000*float64(part)/float64(whole))/10)
 	},
 	"raw1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format("2006-01-02 15:04")
-	},
-	"whenp": func(t *time.Time) string {
-		if t == nil {
-			return "–"
-		}
-		return t.UTC().Format("01-02 15:04")
-	},
-	"day":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"add":  func(a, b int) int { return a + b },
 	"list": func(s ...string) []string { return s },
 	"navPath": func(name string) string {

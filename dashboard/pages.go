@@ -89,7 +89,9 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s session) 
 	for _, pp := range []analytics.Period{analytics.Week, analytics.Month, analytics.Quarter} {
 		v.Periods = append(v.Periods, option{Value: string(pp), Label: p.T("period_" + string(pp)), Selected: pp == period})
 	}
-	bounds, err := analytics.Bounds(period, time.Time{}, d.now(), time.UTC)
+	// Cut in the page's zone, as /v1/results/trend cuts in its tz: a
+	// week in Shanghai starts eight hours before a week in UTC.
+	bounds, err := analytics.Bounds(period, time.Time{}, d.now(), p.Loc)
 	if err != nil {
 		d.fail(w, r, err)
 		return

@@ -76,6 +76,7 @@ type Gateway struct {
 	scheduler *dispatcher.Scheduler
 	handler   http.Handler
 	listener  net.Listener
+	ops       *opsServer // worker-only processes; nil otherwise or when off
 	// APIKeys are the keys the API accepts (configured or generated).
 	APIKeys []string
 }
@@ -166,16 +167,31 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 	if role&RoleWorker != 0 {
 		g.recoverer = &dispatcher.Recoverer{Store: g.Store, Client: g.Client, Logger: log}
 	}
+	if role == RoleWorker && cfg.Worker.OpsAddr != "" {
+		// Bound here rather than in Run so that an unusable address
+		// fails the start like any other configuration error.
+		h := opsHandler(reg, []readyCheck{
+			{name: "database", ping: g.Store.Ping},
+			{name: "redis", ping: func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() }},
+		})
+		if g.ops, err = listenOps(cfg.Worker.OpsAddr, h, log); err != nil {
+			return nil, err
+		}
+	}
 	if role&RoleAPI != 0 {
 		if g.APIKeys, err = apiKeys(cfg, log); err != nil {
 			return nil, err
+		}
+		var dashZone *time.Location
+		if dashZone, err = config.DashboardLocation(cfg.Dashboard.TimeZone); err != nil {
+			return nil, fmt.Errorf("gateway: dashboard.time_zone: %w", err)
 		}
 		g.handler, err = httpapi.New(httpapi.Config{
 			Store: g.Store, Dispatcher: g.Client, Channels: g.Channels, Templates: g.Templates, Links: g.Links,
 			APIKeys: g.APIKeys, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxImportBytes: cfg.HTTP.MaxImportBytes,
 			TrustedProxies: cfg.HTTP.TrustedProxies,
 			Dashboard: httpapi.DashboardConfig{Redis: g.rdb, SessionSecret: cfg.Dashboard.SessionSecret,
-				SessionTTL: time.Duration(cfg.Dashboard.SessionTTL)},
+				SessionTTL: time.Duration(cfg.Dashboard.SessionTTL), TimeZone: dashZone},
 			ReplyWindow: time.Duration(cfg.Survey.ReplyWindow), EditWindow: time.Duration(cfg.Survey.EditWindow),
 			TwilioAuthToken: cfg.Twilio.AuthToken, SMSReplyWindow: time.Duration(cfg.SMS.ReplyWindow),
 			SMSHelpText: cfg.SMS.HelpText, SMSMaxSegments: cfg.SMS.MaxSegments, PhoneRegion: cfg.SMS.DefaultRegion,
@@ -347,6 +363,16 @@ func apiKeys(cfg *config.Config, log *slog.Logger) ([]string, error) {
 	return []string{key}, nil
 }
 
+// OpsAddr is where a worker-only gateway serves /metrics, /healthz and
+// /readyz: the bound address, so a test that asked for port 0 learns the
+// port. It is nil for other roles and with worker.ops_addr "none".
+func (g *Gateway) OpsAddr() net.Addr {
+	if g.ops == nil {
+		return nil
+	}
+	return g.ops.l.Addr()
+}
+
 // Handler is the HTTP handler (nil for a worker-only gateway).
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
@@ -367,7 +393,8 @@ func (g *Gateway) Listen() (net.Addr, error) {
 // Run serves until ctx is cancelled, then shuts down in two stages: the
 // HTTP server stops taking requests and finishes those in flight, then the
 // worker stops taking tasks and lets running ones finish within the
-// shutdown timeout. It returns nil after a clean shutdown.
+// shutdown timeout; a worker's ops endpoints close after it. It returns nil
+// after a clean shutdown.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.close()
 	var srv *http.Server
@@ -410,6 +437,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 			<-swept
 		}()
 	}
+	if g.ops != nil {
+		g.ops.start(errc)
+	}
 	if g.worker != nil {
 		if err := g.worker.Start(); err != nil {
 			return err
@@ -438,11 +468,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.recoverer.Shutdown()
 		g.worker.Shutdown()
 	}
+	// Last, so that the drain can be watched and probed to its end.
+	if g.ops != nil {
+		g.ops.shutdown()
+	}
 	g.log.Info("stopped")
 	return runErr
 }
 
 func (g *Gateway) close() {
+	if g.ops != nil {
+		g.ops.close()
+	}
 	if g.Client != nil {
 		_ = g.Client.Close()
 	}

@@ -55,6 +55,9 @@ type DashboardConfig struct {
 	SessionSecret string
 	// SessionTTL is how long a login lasts. Default 12 hours.
 	SessionTTL time.Duration
+	// TimeZone is the zone the dashboard shows times and cuts its trend
+	// in when a page names none (tz). Nil is UTC.
+	TimeZone *time.Location
 }
 
 // loginAttemptsPerMinute bounds dashboard sign-in attempts per client IP.
@@ -70,6 +73,7 @@ func (an *analyticsAPI) dashboard() gin.HandlerFunc {
 		Store: an.cfg.Store, Keys: dashboardKeys{an.API}, Redis: an.cfg.Dashboard.Redis,
 		Secret: []byte(an.cfg.Dashboard.SessionSecret), SessionTTL: an.cfg.Dashboard.SessionTTL,
 		LoginLimit: an.loginLimit, Logger: an.cfg.Logger, Now: an.cfg.Now, Words: an.words,
+		TimeZone: an.cfg.Dashboard.TimeZone,
 	})
 	return func(c *gin.Context) {
 		ctx := context.WithValue(c.Request.Context(), clientIPKey{}, c.ClientIP())

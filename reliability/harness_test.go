@@ -300,6 +300,9 @@ func (c *cluster) launch(name, role string, extra map[string]string) *proc {
 		addr := freeAddr(c.t)
 		env["NPSGATE_HTTP_ADDR"] = addr
 		p.base = "http://" + addr
+	} else {
+		// Several workers share this host: each its own ops port.
+		env["NPSGATE_WORKER_OPS_ADDR"] = "127.0.0.1:0"
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -2,8 +2,10 @@
 //
 //	npsgate serve    API and workers in one process (the zero-setup default)
 //	npsgate api      the HTTP API only
-//	npsgate worker   the dispatcher's workers only
+//	npsgate worker   the dispatcher's workers only, with /metrics, /healthz
+//	                 and /readyz on worker.ops_addr
 //	npsgate migrate  apply database migrations and exit
+//	npsgate probe    GET a health URL, exit 0 on 2xx (container health checks)
 //	npsgate version  print the version
 package main
 
@@ -37,8 +39,10 @@ const usage = `usage: npsgate [--config FILE] <command>
 commands:
   serve    run the API and the workers in one process
   api      run the HTTP API only (needs redis.url)
-  worker   run the workers only (needs redis.url)
+  worker   run the workers only (needs redis.url); /metrics, /healthz and
+           /readyz on worker.ops_addr (default :9091)
   migrate  apply database migrations and exit
+  probe    probe URL: GET it, exit 0 on 2xx (for container health checks)
   version  print the version and exit
 
 Configuration comes from the YAML file and NPSGATE_* environment variables
@@ -53,6 +57,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("NPSGATE_CONFIG"), "YAML configuration file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.Arg(0) == "probe" {
+		// Needs no configuration: a health check must not fail on a
+		// setting that has nothing to do with reaching the endpoint.
+		if fs.NArg() != 2 {
+			fs.Usage()
+			return 2
+		}
+		return probe(context.Background(), fs.Arg(1), stdout, stderr)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,4 +152,83 @@ func cleanEnv() []string {
 		}
 	}
 	return append(out, fmt.Sprintf("HOME=%s", os.Getenv("HOME")))
+}
+
+// TestWorkerOpsAddrErrors: an ops address the worker cannot use stops the
+// start with an error that names the key, before any task is taken.
+func TestWorkerOpsAddrErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	tests := []struct {
+		name, addr, want string
+	}{
+		{"not an address", "9091", "want host:port"},
+		{"port in use", taken.Addr().String(), "cannot listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("NPSGATE_DATA_DIR", t.TempDir())
+			t.Setenv("NPSGATE_REDIS_URL", testenv.RedisURL(t, testenv.RedisDBCmd))
+			t.Setenv("NPSGATE_DATABASE_URL", testenv.SQLiteURL(t))
+			t.Setenv("NPSGATE_WORKER_OPS_ADDR", tt.addr)
+			var out, errb bytes.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run([]string{"worker"}, &out, &errb) }()
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				// A worker that started anyway runs until the test
+				// binary exits; failing here keeps the test from hanging.
+				t.Fatal("the worker started despite an unusable worker.ops_addr")
+			}
+			if code != 1 || !strings.Contains(errb.String(), "config: worker.ops_addr (NPSGATE_WORKER_OPS_ADDR)") ||
+				!strings.Contains(errb.String(), tt.want) {
+				t.Fatalf("%d %q", code, errb.String())
+			}
+		})
+	}
+}
+
+func TestProbe(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/readyz":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"ready":false,"checks":{"redis":"connection refused"}}`)
+		default:
+			fmt.Fprint(w, `{"status":"ok"}`)
+		}
+	}))
+	defer srv.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"ok", []string{"probe", srv.URL + "/healthz"}, 0, ""},
+		{"not ready says why", []string{"probe", srv.URL + "/readyz"}, 1, "503 Service Unavailable {\"ready\":false,\"checks\":{\"redis\":\"connection refused\"}}"},
+		{"nothing listens", []string{"probe", gone.URL + "/healthz"}, 1, "connection refused"},
+		{"not a URL", []string{"probe", "127.0.0.1:9091/readyz"}, 2, "want an http(s) URL"},
+		{"no URL", []string{"probe"}, 2, "usage"},
+		// A probe must not fail on configuration it does not use.
+		{"ignores the config", []string{"--config", "/nonexistent.yaml", "probe", srv.URL + "/healthz"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tt.args, &out, &errb); code != tt.code || !strings.Contains(errb.String(), tt.inStderr) {
+				t.Fatalf("%d %q, want %d and %q", code, errb.String(), tt.code, tt.inStderr)
+			}
+			if tt.code == 0 && !strings.HasPrefix(out.String(), "200 OK") {
+				t.Fatalf("stdout %q", out.String())
+			}
+		})
+	}
 }
