@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -57,12 +58,18 @@ func ReminderOverrides(sv *store.Survey, n int) (own []templates.Overrides, surv
 
 // planReminders queues a sent survey's reminders, each a delivery of its
 // own that carries the survey's reply link and is cancelled by an answer.
+//
+// A campaign's reminders follow the campaign: they keep it from completing
+// until they have gone (store.CompleteCampaigns), a pause holds each as it
+// falls due and a resume queues it again, and a cancel suppresses them
+// (the cancel's sweep, and campaignGate for any it missed).
 func (s *Sender) planReminders(ctx context.Context, log *slog.Logger, d *store.Delivery, sv *store.Survey) {
 	if d.ReminderOf != "" || len(sv.Reminders) == 0 || s.Events == nil {
 		return
 	}
 	sentAt := s.now()
 	var contact *store.Contact
+	var planned []*store.Delivery
 	for i, r := range sv.Reminders {
 		if i == MaxReminders {
 			break
@@ -92,10 +99,54 @@ func (s *Sender) planReminders(ctx context.Context, log *slog.Logger, d *store.D
 			}
 			continue
 		}
-		if err := s.Events.ScheduleDelivery(ctx, got); err != nil {
-			log.Error("reminder not queued (the recoverer will)", "n", i+1, "err", err)
+		planned = append(planned, got)
+	}
+	if len(planned) == 0 || (d.CampaignID != "" && !s.campaignTakes(ctx, log, d.CampaignID, planned)) {
+		return
+	}
+	for _, rd := range planned {
+		if err := s.Events.ScheduleDelivery(ctx, rd); err != nil {
+			log.Error("reminder not queued (the recoverer will)", "n", rd.ReminderN, "err", err)
 		}
 	}
+}
+
+// campaignTakes reads the campaign of reminders just written and reports
+// whether they are to be queued. The read comes after the writes, so a
+// cancel or a completion either shows here or comes after it and sees the
+// reminders: a campaign cancelled while their survey was being sent
+// (whose sweep may have run before they were written) has them suppressed
+// here, "campaign cancelled", rather than waiting as queued; a campaign
+// that completed meanwhile (that send was the last thing pending) is
+// running again, for them. On an error reading it they are queued, and
+// campaignGate reads the status again as each falls due.
+func (s *Sender) campaignTakes(ctx context.Context, log *slog.Logger, campaignID string, planned []*store.Delivery) bool {
+	c, err := s.Store.GetCampaign(ctx, campaignID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			log.Warn("campaign not read after planning reminders", "campaign_id", campaignID, "err", err)
+		}
+		return true
+	}
+	switch c.Status {
+	case store.CampaignCancelled:
+		for _, rd := range planned {
+			rlog := log.With("reminder_id", rd.ID)
+			if err := s.holdBack(ctx, rlog, rd, observed(rd), store.StatusSuppressed, "campaign_cancelled", reasonCancelled,
+				time.Time{}); err != nil {
+				// Queued, it is still dropped when due: the gate reads
+				// the campaign's status before every send.
+				rlog.Error("reminder of a cancelled campaign not suppressed; queuing it", "err", err)
+				return true
+			}
+		}
+		return false
+	case store.CampaignCompleted:
+		if _, err := s.Store.ReopenCampaigns(ctx, campaignID); err != nil {
+			log.Error("completed campaign with reminders due not reopened (the recoverer will)", "campaign_id", campaignID, "err", err)
+		}
+	}
+	return true
 }
 
 // nextAfter is the channel order starting after ch.

@@ -77,21 +77,36 @@ func TestRelationshipCampaign(t *testing.T) {
 	if err := r.smtp.WaitFor(8, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	var got map[string]any
-	for time.Now().Before(deadline) {
-		_, got = r.api("GET", "/v1/campaigns/"+id, nil)
-		if got["status"] == "completed" && got["counts"].(map[string]any)["sent"] == 8.0 {
-			break
+	// Every survey has gone; their reminders (the default: one, three
+	// days on) are due, so the campaign is still running.
+	poll := func(what string, done func(got map[string]any) bool) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		var got map[string]any
+		for time.Now().Before(deadline) {
+			if _, got = r.api("GET", "/v1/campaigns/"+id, nil); done(got) {
+				return got
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("campaign %s: %v", what, got)
+		return nil
 	}
-	counts := got["counts"].(map[string]any)
-	if got["status"] != "completed" || counts["planned"] != 8.0 || counts["sent"] != 8.0 {
-		t.Fatalf("campaign: %v", got)
+	got := poll("with its surveys sent", func(got map[string]any) bool {
+		return got["counts"].(map[string]any)["sent"] == 8.0 && fmt.Sprint(got["reminders"]) == "map[queued:8]"
+	})
+	if counts := got["counts"].(map[string]any); got["status"] != "running" || counts["planned"] != 8.0 {
+		t.Fatalf("campaign with its reminders due: %v", got)
 	}
+	// Cancelling it drops the reminders.
+	if code, c := r.api("POST", "/v1/campaigns/"+id+"/cancel", nil); code != 200 || c["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %v", code, c)
+	}
+	poll("after the cancel", func(got map[string]any) bool {
+		return fmt.Sprint(got["reminders"]) == "map[suppressed:8]"
+	})
 	if code, _ := r.api("POST", "/v1/campaigns/"+id+"/pause", nil); code != 409 {
-		t.Fatalf("pausing a completed campaign: %d", code)
+		t.Fatalf("pausing a cancelled campaign: %d", code)
 	}
 	if r.smtp.Count() != 8 {
 		t.Fatalf("%d emails", r.smtp.Count())

@@ -106,9 +106,10 @@ func TestSMSConversation(t *testing.T) {
 	if r := h.response(d.ID); r.Comment != "The reports are great" || r.Score != 9 || answer != "Thank you for your feedback!" {
 		t.Fatalf("comment: %+v %q", r, answer)
 	}
-	// A bare score later changes the answer, keeping the comment.
+	// A bare score later changes the answer; the comment answered the
+	// promoter's question, not the passive's, and goes with its band.
 	h.twilio("/v1/inbound/twilio/sms", smsFrom(phone, "8"))
-	if r := h.response(d.ID); r.Score != 8 || r.Category != "passive" || r.Comment != "The reports are great" {
+	if r := h.response(d.ID); r.Score != 8 || r.Category != "passive" || r.Comment != "" {
 		t.Fatalf("update: %+v", r)
 	}
 
@@ -315,7 +316,9 @@ func TestSMSLaterScoreUpdates(t *testing.T) {
 		{"9", "Thank you! What do you like most about Acme Cloud?", 9, survey.Promoter, ""},
 		{"6 - actually support was slow", "Thank you for your feedback!", 6, survey.Detractor, "actually support was slow"},
 		{"The invoices too", "Thank you for your feedback!", 6, survey.Detractor, "actually support was slow\nThe invoices too"},
-		{"8", "Thank you for your feedback!", 8, survey.Passive, "actually support was slow\nThe invoices too"},
+		// Into another band, the comment of the old one is dropped and
+		// the new band's question asked.
+		{"8", "Thank you. What is holding you back from rating Acme Cloud higher?", 8, survey.Passive, ""},
 		{"Seven, it got better", "Thank you for your feedback!", 7, survey.Passive, "it got better"},
 	}
 	for _, st := range steps {

@@ -226,7 +226,11 @@ func (a *API) replyPost(c *gin.Context) {
 	// (the sender's reminder gate drops reminders of answered surveys).
 	// Cancelling the reminders and the contact's rest after an answer
 	// follow in the response:notify task.
-	created, _, err := a.cfg.Store.AnswerDelivery(c.Request.Context(), r, rc.sv.Kind, answerable)
+	// rc.text is what the page asked: a comment sent back unchanged into
+	// a band that asks another question is dropped, and consent is kept
+	// for a detractor alone (store.AnswerDelivery); r then holds what was
+	// kept, so the thanks page asks the new band's question.
+	created, _, err := a.cfg.Store.AnswerDelivery(c.Request.Context(), r, rc.sv.Kind, answerable, rc.text)
 	if err != nil {
 		a.log.Error("reply page: save response", "delivery_id", rc.d.ID, "err", err)
 		c.String(http.StatusServiceUnavailable, "your answer could not be saved; please try again")

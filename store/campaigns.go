@@ -347,41 +347,77 @@ func (s *Store) CampaignSkips(ctx context.Context, campaignID string) (map[strin
 // pendingStatuses are the statuses of a delivery that may still go out.
 const pendingStatuses = `('queued', 'deferred', 'sending')`
 
-// CompleteCampaigns moves to completed the running campaigns with no next
-// run, no run still fanning out and no survey delivery (of a run or a
-// fallback) still queued, deferred or sending: the ones given, or all
-// when none is. It returns the IDs it moved. A campaign whose last run is
-// out but whose deliveries wait for their send window stays running, so
-// it can still be paused or cancelled. Reminders, planned days after
-// their survey went, do not keep it running (nor count in its counts).
+// CompleteCampaigns settles the status of campaigns whose runs are all
+// out: the ones given, or all when none is. It moves to completed the
+// running campaigns with no next run, no run still fanning out and no
+// delivery still queued, deferred or sending, and returns the IDs it
+// moved. Pending counts every delivery of the campaign: its surveys (of a
+// run or a fallback) and their reminders, which go out days after their
+// survey, so that a campaign with reminders still due stays running and
+// can still be paused or cancelled (which holds or drops them too).
+//
+// It first moves back to running a completed campaign that has something
+// pending again: a reminder or a fallback written the moment its last
+// survey went out, after this sweep found nothing pending. The sender
+// does the same at once when it plans reminders (see dispatcher's
+// planReminders); this catches what a race between the two left.
 func (s *Store) CompleteCampaigns(ctx context.Context, ids ...string) ([]string, error) {
+	if _, err := s.ReopenCampaigns(ctx, ids...); err != nil {
+		return nil, err
+	}
 	var a args
 	q := `UPDATE campaigns SET status = 'completed', updated_at = ` + a.add(s.ts(s.now())) + `
 		WHERE status = 'running' AND next_run_at IS NULL
 		AND NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = campaigns.id AND r.status = 'fanning_out')
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = campaigns.id AND d.status IN ` + pendingStatuses + `
-			AND d.reminder_of = '')`
-	if len(ids) > 0 {
-		in := make([]string, len(ids))
-		for i, id := range ids {
-			in[i] = a.add(id)
-		}
-		q += ` AND id IN (` + strings.Join(in, ", ") + `)`
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = campaigns.id AND d.status IN ` + pendingStatuses + `)` +
+		campaignIDs(&a, ids)
+	out, err := s.campaignIDList(ctx, q+` RETURNING id`, a)
+	return out, wrapErr("complete campaigns", err)
+}
+
+// ReopenCampaigns moves back to running the completed campaigns (the ones
+// given, or all when none is) that have a delivery queued, deferred or
+// sending, and returns their IDs: completed means nothing of the campaign
+// can go out any more, and a campaign that still sends must stay open to a
+// pause or a cancel.
+func (s *Store) ReopenCampaigns(ctx context.Context, ids ...string) ([]string, error) {
+	var a args
+	q := `UPDATE campaigns SET status = 'running', updated_at = ` + a.add(s.ts(s.now())) + `
+		WHERE status = 'completed' AND next_run_at IS NULL
+		AND EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = campaigns.id AND d.status IN ` + pendingStatuses + `)` +
+		campaignIDs(&a, ids)
+	out, err := s.campaignIDList(ctx, q+` RETURNING id`, a)
+	return out, wrapErr("reopen campaigns", err)
+}
+
+// campaignIDs is the condition " AND id IN (…)" on ids, or "" for none.
+func campaignIDs(a *args, ids []string) string {
+	if len(ids) == 0 {
+		return ""
 	}
-	rows, err := s.q.QueryContext(ctx, q+` RETURNING id`, a...)
+	in := make([]string, len(ids))
+	for i, id := range ids {
+		in[i] = a.add(id)
+	}
+	return ` AND id IN (` + strings.Join(in, ", ") + `)`
+}
+
+// campaignIDList runs q and returns the first column of its rows.
+func (s *Store) campaignIDList(ctx context.Context, q string, a args) ([]string, error) {
+	rows, err := s.q.QueryContext(ctx, q, a...)
 	if err != nil {
-		return nil, wrapErr("complete campaigns", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, wrapErr("complete campaigns", err)
+			return nil, err
 		}
 		out = append(out, id)
 	}
-	return out, wrapErr("complete campaigns", rows.Err())
+	return out, rows.Err()
 }
 
 // SuppressPending moves up to limit of a campaign's queued and deferred

@@ -169,8 +169,16 @@ var ErrInboundSeen = errors.New("store: inbound message recorded before")
 // a score outside its range is refused (survey.ErrScoreOutOfRange) and an
 // empty Category derived from it. moved reports whether the status changed.
 // ErrNotFound if the delivery does not exist.
-func (s *Store) AnswerDelivery(ctx context.Context, r *Response, kind survey.Kind, from []DeliveryStatus) (created, moved bool, err error) {
-	return s.answer(ctx, nil, nil, r, kind, from)
+//
+// Unlike SaveResponse it applies the rules of an answer, which matter when
+// the respondent changes it: outside the detractor band MayContact is nil,
+// and a comment carried over unchanged from an answer in another band is
+// dropped unless that band asked the same follow-up question. asked (one,
+// optional) is the survey's text as the respondent was shown it, which
+// tells; without it every band is taken to ask its own question, as the
+// built-in texts do. r afterwards holds what was stored.
+func (s *Store) AnswerDelivery(ctx context.Context, r *Response, kind survey.Kind, from []DeliveryStatus, asked ...survey.Text) (created, moved bool, err error) {
+	return s.answer(ctx, nil, nil, r, kind, from, asked)
 }
 
 // AnswerInbound is AnswerDelivery for an answer that came as the inbound
@@ -178,18 +186,25 @@ func (s *Store) AnswerDelivery(ctx context.Context, r *Response, kind survey.Kin
 // transaction: when m was recorded before (a provider's retry) it writes
 // nothing and returns ErrInboundSeen. d is the delivery answered, as the
 // caller read it: r takes its survey key and contact (and, when empty,
-// its channel and locale).
-func (s *Store) AnswerInbound(ctx context.Context, m *InboundMessage, d *Delivery, r *Response, kind survey.Kind, from []DeliveryStatus) (created, moved bool, err error) {
+// its channel and locale). asked is as for AnswerDelivery.
+func (s *Store) AnswerInbound(ctx context.Context, m *InboundMessage, d *Delivery, r *Response, kind survey.Kind, from []DeliveryStatus, asked ...survey.Text) (created, moved bool, err error) {
 	if m == nil || d == nil {
 		return false, false, errors.New("store: answer inbound: no message or delivery")
 	}
-	return s.answer(ctx, m, d, r, kind, from)
+	return s.answer(ctx, m, d, r, kind, from, asked)
 }
 
-func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *Response, kind survey.Kind, from []DeliveryStatus) (created, moved bool, err error) {
+func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *Response, kind survey.Kind, from []DeliveryStatus, asked []survey.Text) (created, moved bool, err error) {
 	op := fmt.Sprintf("answer delivery %q", r.DeliveryID)
 	if len(from) == 0 {
 		return false, false, fmt.Errorf("store: %s: no from status", op)
+	}
+	if len(asked) > 1 {
+		return false, false, fmt.Errorf("store: %s: %d texts asked, want at most one", op, len(asked))
+	}
+	rules := &answerRules{}
+	if len(asked) == 1 {
+		rules.asked = &asked[0]
 	}
 	if s.d.name != postgresDialect.name {
 		err = s.InTx(ctx, func(tx *Store) error {
@@ -203,7 +218,7 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 				}
 			}
 			var err error
-			if created, err = tx.SaveResponse(ctx, r); err != nil {
+			if created, err = tx.saveResponse(ctx, r, rules); err != nil {
 				return err
 			}
 			moved, err = tx.Transition(ctx, r.DeliveryID, from, StatusResponded, Update{})
@@ -221,10 +236,12 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 	if row.Category == "" {
 		row.Category = kind.CategoryOf(row.Score)
 	}
+	keep := rules.apply(&row)
 	var a args
-	// $1 … $11: the response; then the statuses, then the message.
+	// $1 … $14: the response and the categories to keep a comment from;
+	// then the statuses, then the message.
 	for _, v := range []any{row.ID, row.DeliveryID, row.Channel, row.Locale, row.Score, string(row.Category),
-		row.Comment, row.MayContact, s.ts(row.CreatedAt), s.ts(row.UpdatedAt), row.Via} {
+		row.Comment, row.MayContact, s.ts(row.CreatedAt), s.ts(row.UpdatedAt), row.Via, keep[0], keep[1], keep[2]} {
 		a.add(v)
 	}
 	in := make([]string, len(from))
@@ -237,7 +254,8 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 	// gone, failing the whole statement, claim included). ON CONFLICT DO
 	// UPDATE is race-safe on the unique delivery_id, and xmax = 0 marks a
 	// row it inserted. The update keeps id, created_at, channel, locale and
-	// via, as SaveResponse does.
+	// via, as SaveResponse does; "responses." is the stored row, for the
+	// comment's rule.
 	source := `SELECT $1, d.id, d.survey_key, d.contact_id, COALESCE(NULLIF($3::text, ''), d.channel),
 				COALESCE(NULLIF($4::text, ''), d.locale), $5::smallint, $6::text, $7::text, $8::boolean,
 				$9::timestamptz, $10::timestamptz, $11::integer
@@ -269,8 +287,9 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 			INSERT INTO responses (` + responseColumns + `)
 			` + source + `
 			ON CONFLICT (delivery_id) DO UPDATE SET score = EXCLUDED.score, category = EXCLUDED.category,
-				comment = EXCLUDED.comment, may_contact = EXCLUDED.may_contact, updated_at = EXCLUDED.updated_at
-			RETURNING id, created_at, survey_key, contact_id, channel, locale, (xmax = 0) AS created
+				comment = ` + commentSQL("responses.", "EXCLUDED.comment", [3]string{"$12", "$13", "$14"}) + `,
+				may_contact = EXCLUDED.may_contact, updated_at = EXCLUDED.updated_at
+			RETURNING id, created_at, survey_key, contact_id, channel, locale, comment, (xmax = 0) AS created
 		), moved AS (
 			UPDATE deliveries SET status = 'responded', updated_at = $10::timestamptz,
 				responded_at = COALESCE(responded_at, $10::timestamptz)
@@ -280,17 +299,17 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 			INSERT INTO delivery_events (delivery_id, status, reason, at)
 			SELECT id, 'responded', '', $10::timestamptz FROM moved
 		)
-		SELECT ` + claimed + `, r.id, r.created_at, r.survey_key, r.contact_id, r.channel, r.locale, r.created,
+		SELECT ` + claimed + `, r.id, r.created_at, r.survey_key, r.contact_id, r.channel, r.locale, r.comment, r.created,
 			(SELECT count(*) FROM moved)
 		FROM (SELECT 1) one LEFT JOIN resp r ON true`
 	var (
-		nClaim, nMoved                             int
-		rid, surveyKey, contactID, channel, locale *string
-		isNew                                      *bool
-		createdAt                                  time.Time
+		nClaim, nMoved                                      int
+		rid, surveyKey, contactID, channel, locale, comment *string
+		isNew                                               *bool
+		createdAt                                           time.Time
 	)
 	err = s.q.QueryRowContext(ctx, query, a...).Scan(&nClaim, &rid, timeCol{&createdAt}, &surveyKey, &contactID,
-		&channel, &locale, &isNew, &nMoved)
+		&channel, &locale, &comment, &isNew, &nMoved)
 	if err != nil {
 		return false, false, wrapErr(op, err)
 	}
@@ -301,6 +320,7 @@ func (s *Store) answer(ctx context.Context, m *InboundMessage, d *Delivery, r *R
 		return false, false, fmt.Errorf("store: %s: %w", op, ErrNotFound)
 	}
 	row.ID, row.CreatedAt, row.SurveyKey, row.ContactID, row.Channel, row.Locale = *rid, createdAt, *surveyKey, *contactID, *channel, *locale
+	row.Comment = *comment
 	*r = row
 	return isNew != nil && *isNew, nMoved > 0, nil
 }

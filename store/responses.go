@@ -16,7 +16,10 @@ const responseColumns = `id, delivery_id, survey_key, contact_id, channel, local
 // SaveResponse stores the answer to r.DeliveryID: a new response, or, when
 // the delivery has one already, its score, category, comment, MayContact
 // and UpdatedAt, keeping its ID and CreatedAt. It fills r.ID, r.CreatedAt
-// and r.UpdatedAt and reports which happened.
+// and r.UpdatedAt and reports which happened. It stores r as given (an
+// import, a seed); an answer from the respondent goes through
+// AnswerDelivery or AnswerInbound, which apply the rules of an answer
+// (see answerRules) as well.
 //
 // SurveyKey and ContactID are always the delivery's; Channel and Locale
 // default to the delivery's, since an answer may come in another way than
@@ -25,6 +28,10 @@ const responseColumns = `id, delivery_id, survey_key, contact_id, channel, local
 // score outside the kind's range is refused (survey.ErrScoreOutOfRange).
 // CreatedAt, when set on a new response, is kept (for imports); otherwise
 // it is now. ErrNotFound if the delivery does not exist.
+func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, err error) {
+	return s.saveResponse(ctx, r, nil)
+}
+
 // newResponseRow is r as a new row: a fresh ID, UpdatedAt now, CreatedAt
 // that unless given. An existing answer keeps its own ID and CreatedAt.
 func (s *Store) newResponseRow(r *Response) (Response, error) {
@@ -42,7 +49,81 @@ func (s *Store) newResponseRow(r *Response) (Response, error) {
 	return row, nil
 }
 
-func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, err error) {
+// answerRules are what an answer from the respondent obeys beyond what
+// SaveResponse stores, so that a changed answer carries nothing that
+// belonged to the score it replaced:
+//
+//   - Consent to be contacted is asked of detractors alone (the reply and
+//     thanks pages show the question in that band only), so an answer in
+//     another band has none: MayContact nil. A detractor who said "you may
+//     contact me" and then changes to a passive or promoter score is no
+//     longer flagged for contact (the page's form even sends the hidden
+//     choice back).
+//   - A comment answers the follow-up question of its band
+//     (survey.Text.FollowUp). A changed answer in another band that keeps
+//     the comment it had (the page's form sends the text back as it was, a
+//     bare SMS score keeps it) would show the old band's answer under the
+//     new band's question: that comment is dropped, unless the new band
+//     asks the same question as the old one. New words are kept.
+type answerRules struct {
+	// asked is the survey's text as the respondent was shown it (their
+	// locale, the product named), which says which bands ask the same
+	// follow-up; nil takes every band to ask its own, as the built-in
+	// texts do.
+	asked *survey.Text
+}
+
+// keepAny keeps whatever comment SaveResponse is given.
+var keepAny = [3]string{string(survey.Detractor), string(survey.Passive), string(survey.Promoter)}
+
+// apply sets what the rules decide before the row is written, MayContact
+// for the row's category, and returns the categories a comment carried
+// over from the stored answer is kept from: the comment is decided in
+// SQL, against the stored answer (see commentSQL). Nil rules change
+// nothing and keep any.
+func (ar *answerRules) apply(row *Response) [3]string {
+	if ar == nil {
+		return keepAny
+	}
+	if row.Category != survey.Detractor {
+		row.MayContact = nil
+	}
+	return ar.keepFrom(row.Category)
+}
+
+// keepFrom returns the categories whose follow-up question is c's, c
+// among them: a comment written in one of them still answers what c
+// asks. Three, padded with c, for a fixed "IN (…)".
+func (ar *answerRules) keepFrom(c survey.Category) [3]string {
+	keep := [3]string{string(c), string(c), string(c)}
+	if ar.asked == nil {
+		return keep
+	}
+	q := ar.asked.FollowUp(c)
+	if q == "" {
+		return keep
+	}
+	for i, o := range keepAny {
+		if ar.asked.FollowUp(survey.Category(o)) == q {
+			keep[i] = o
+		}
+	}
+	return keep
+}
+
+// commentSQL is the new value of the comment column when an answer
+// replaces the stored one, in the UPDATE of the stored row (whose columns
+// are prefixed with old): the comment given, unless it is the stored one
+// and the stored answer's band asked another question. comment and
+// keep are placeholders.
+func commentSQL(old, comment string, keep [3]string) string {
+	return `CASE WHEN ` + old + `comment = ` + comment + ` AND ` + old + `category NOT IN (` + keep[0] + `, ` + keep[1] + `, ` +
+		keep[2] + `) THEN '' ELSE ` + comment + ` END`
+}
+
+// saveResponse is SaveResponse with the rules of an answer; nil rules
+// store r as given.
+func (s *Store) saveResponse(ctx context.Context, r *Response, rules *answerRules) (created bool, err error) {
 	op := fmt.Sprintf("save response to delivery %q", r.DeliveryID)
 	row, err := s.newResponseRow(r)
 	if err != nil {
@@ -72,6 +153,7 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 		if row.Category == "" {
 			row.Category = kind.CategoryOf(row.Score)
 		}
+		keep := rules.apply(&row)
 		// Insert-or-nothing, then update: exact about which happened on
 		// both dialects, and race-safe through the unique delivery_id.
 		res, err := tx.q.ExecContext(ctx, `INSERT INTO responses (`+responseColumns+`)
@@ -86,11 +168,14 @@ func (s *Store) SaveResponse(ctx context.Context, r *Response) (created bool, er
 			created = true
 			return err
 		}
+		// The SET expressions read the stored row as it was.
 		return tx.q.QueryRowContext(ctx, `UPDATE responses
-			SET score = $2, category = $3, comment = $4, may_contact = $5, updated_at = $6
-			WHERE delivery_id = $1 RETURNING id, created_at, channel, locale`,
+			SET score = $2, category = $3, comment = `+commentSQL("", "$4", [3]string{"$7", "$8", "$9"})+`,
+				may_contact = $5, updated_at = $6
+			WHERE delivery_id = $1 RETURNING id, created_at, channel, locale, comment`,
 			row.DeliveryID, row.Score, string(row.Category), row.Comment, row.MayContact, tx.ts(row.UpdatedAt),
-		).Scan(&row.ID, timeCol{&row.CreatedAt}, &row.Channel, &row.Locale)
+			keep[0], keep[1], keep[2],
+		).Scan(&row.ID, timeCol{&row.CreatedAt}, &row.Channel, &row.Locale, &row.Comment)
 	})
 	if err != nil {
 		return false, wrapErr(op, err)

@@ -134,8 +134,8 @@ func testCompleteCampaigns(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 	}
-	// waiting has one delivery of each pending status; a reminder due in
-	// days does not keep a campaign running.
+	// waiting has one delivery of each pending status, and a reminder due
+	// in days, which keeps it running as well.
 	var pending []*store.Delivery
 	for _, st := range []store.DeliveryStatus{store.StatusQueued, store.StatusDeferred, store.StatusSending} {
 		pending = append(pending, campaignDeliveries(t, s, waiting, "w-"+string(st), 1, st, "", base)...)
@@ -167,6 +167,13 @@ func testCompleteCampaigns(t *testing.T, s *store.Store) {
 	if done, _ := s.CompleteCampaigns(ctx, "fanning", "paused"); len(done) != 0 {
 		t.Fatalf("completed %v", done)
 	}
+	// Its surveys have gone; its reminder has not.
+	if done, _ := s.CompleteCampaigns(ctx, "waiting"); len(done) != 0 {
+		t.Fatal("completed with a reminder still due")
+	}
+	if _, err := s.Transition(ctx, reminder.ID, []store.DeliveryStatus{store.StatusQueued}, store.StatusSent, store.Update{}); err != nil {
+		t.Fatal(err)
+	}
 	done, err = s.CompleteCampaigns(ctx, "waiting")
 	wantEqual(t, "completed when nothing waits", done, []string{"waiting"})
 	if err != nil {
@@ -180,6 +187,41 @@ func testCompleteCampaigns(t *testing.T, s *store.Store) {
 	}
 	if done, _ := s.CompleteCampaigns(ctx); len(done) != 0 {
 		t.Errorf("completed twice: %v", done)
+	}
+
+	// A reminder written after the campaign completed (its survey's send
+	// was the last thing pending, and the sweep came between the send and
+	// the reminder's row) opens it again: a sweep of all campaigns does,
+	// and so does ReopenCampaigns for the campaign named.
+	late := newDelivery("nps")
+	late.CampaignID, late.RunID, late.ReminderOf, late.ReminderN = "waiting", waiting.ID, sent[1].ID, 1
+	late.Status, late.SendAt = store.StatusDeferred, base.Add(72*time.Hour)
+	mustDelivery(t, s, late)
+	if done, err := s.CompleteCampaigns(ctx); err != nil || len(done) != 0 {
+		t.Fatalf("CompleteCampaigns with a reminder due again = %v, %v", done, err)
+	}
+	for id, want := range map[string]store.CampaignStatus{"waiting": store.CampaignRunning, "empty": store.CampaignCompleted} {
+		if c, _ := s.GetCampaign(ctx, id); c.Status != want {
+			t.Errorf("after a late reminder, %s is %s, want %s", id, c.Status, want)
+		}
+	}
+	if _, err := s.Transition(ctx, late.ID, []store.DeliveryStatus{store.StatusDeferred}, store.StatusSuppressed,
+		store.Update{Reason: "answered"}); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := s.CompleteCampaigns(ctx, "waiting"); len(done) != 1 {
+		t.Fatalf("not completed once the late reminder ended: %v", done)
+	}
+	latest := newDelivery("nps")
+	latest.CampaignID, latest.RunID, latest.ReminderOf, latest.ReminderN = "waiting", waiting.ID, sent[2].ID, 1
+	mustDelivery(t, s, latest)
+	reopened, err := s.ReopenCampaigns(ctx, "empty", "waiting")
+	wantEqual(t, "reopened", reopened, []string{"waiting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.ReopenCampaigns(ctx); len(again) != 0 {
+		t.Errorf("reopened a running campaign: %v", again)
 	}
 }
 

@@ -50,6 +50,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open(t)) })
 	t.Run("SurveyAlertTargets", func(t *testing.T) { testSurveyAlertTargets(t, open(t)) })
+	t.Run("ChangedAnswer", func(t *testing.T) { testChangedAnswer(t, open(t)) })
 	t.Run("UpsertContacts", func(t *testing.T) { testUpsertContacts(t, open(t)) })
 	t.Run("UpsertContactsChunks", func(t *testing.T) { testUpsertContactsChunks(t, open(t)) })
 	t.Run("ContactsPage", func(t *testing.T) { testContactsPage(t, open(t)) })
@@ -62,6 +63,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("AnalyticsFunnel", func(t *testing.T) { testAnalyticsFunnel(t, open(t)) })
 	t.Run("AnalyticsComments", func(t *testing.T) { testAnalyticsComments(t, open(t)) })
 	t.Run("AnalyticsExport", func(t *testing.T) { testAnalyticsExport(t, open(t)) })
+	t.Run("EraseContactEverywhere", func(t *testing.T) { testEraseContactEverywhere(t, open(t)) })
 }
 
 // base is an instant with nanoseconds, in a zone other than UTC, so that
