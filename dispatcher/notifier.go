@@ -39,6 +39,9 @@ type Notifier struct {
 	// Transport carries webhook events; nil is the default. The gateway
 	// may set one that refuses private addresses.
 	Transport http.RoundTripper
+	// Metrics, when set, counts alert sends and webhook posts and times
+	// the provider calls of alerts.
+	Metrics *Metrics
 
 	hooksOnce sync.Once
 	hooks     *chathttp.Client
@@ -424,6 +427,7 @@ func (n *Notifier) SendAlert(ctx context.Context, args SendAlert) error {
 	}
 	words := providerWords(sendErr)
 	if channels.KindOf(sendErr) == channels.RateLimited {
+		n.Metrics.alert(a.Target.Channel, alertRateLimited, 1)
 		wait := retryAfter(sendErr)
 		n.blockTarget(ctx, a.Target, wait)
 		return n.toWaiting(ctx, a.TargetKey, []*store.Alert{a}, words, wait)
@@ -438,7 +442,10 @@ func (n *Notifier) send(ctx context.Context, target store.Target, msg *channels.
 		return channels.Result{}, &channels.Error{Channel: target.Channel, Kind: channels.Permanent, Message: err.Error(), Err: err}
 	}
 	msg.To = target.Address
-	return ch.Send(ctx, msg)
+	start := time.Now()
+	res, err := ch.Send(ctx, msg)
+	n.Metrics.provider(target.Channel, time.Since(start), err)
+	return res, err
 }
 
 // markSent records a send on the alerts it carried, each with its own
@@ -454,6 +461,7 @@ func (n *Notifier) markSent(ctx context.Context, alerts []*store.Alert, comments
 			n.Logger.Error("record alert", "alert_id", a.ID, "err", err)
 		}
 	}
+	n.Metrics.alert(alerts[0].Target.Channel, alertSent, len(alerts))
 	n.Logger.Info("alert sent", "target", alerts[0].TargetKey, "alerts", len(alerts))
 }
 
@@ -466,6 +474,7 @@ func (n *Notifier) failed(ctx context.Context, alerts []*store.Alert, sendErr er
 	case channels.Permanent, channels.OptedOut:
 	default:
 		if retried, _ := asynq.GetRetryCount(ctx); retried < maxRetryOf(ctx) {
+			n.Metrics.alert(alerts[0].Target.Channel, alertRetry, len(alerts))
 			return sendErr
 		}
 		reason = "gave up: " + words
@@ -475,6 +484,7 @@ func (n *Notifier) failed(ctx context.Context, alerts []*store.Alert, sendErr er
 			return err
 		}
 	}
+	n.Metrics.alert(alerts[0].Target.Channel, alertFailed, len(alerts))
 	n.Logger.Warn("alert failed", "target", alerts[0].TargetKey, "alerts", len(alerts), "reason", reason)
 	return fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 }
@@ -570,6 +580,7 @@ func (n *Notifier) FlushAlerts(ctx context.Context, args FlushAlerts) error {
 	}
 	words := providerWords(sendErr)
 	if channels.KindOf(sendErr) == channels.RateLimited {
+		n.Metrics.alert(target.Channel, alertRateLimited, len(keep))
 		for _, a := range keep {
 			if err := n.Store.UpdateAlert(ctx, a.ID, store.AlertUpdate{Status: store.AlertWaiting, Reason: words}); err != nil {
 				return err
@@ -792,6 +803,7 @@ func (n *Notifier) SendWebhook(ctx context.Context, args SendWebhook) error {
 	if err := n.Store.RecordWebhookAttempt(ctx, e.ID, next, att); err != nil {
 		return err
 	}
+	n.Metrics.webhook(next)
 	switch next {
 	case "succeeded":
 		return nil

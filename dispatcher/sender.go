@@ -30,7 +30,10 @@ type Sender struct {
 	Gate *Gate
 	// Events, when set, receives delivery.failed and contact.opted_out.
 	Events *Client
-	Logger *slog.Logger
+	// Metrics, when set, counts the moves sends make and times the
+	// provider calls.
+	Metrics *Metrics
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -122,6 +125,7 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 			// survey was answered, closed or never went out).
 			if err == nil {
 				s.Gate.count("suppressed", "reminder")
+				s.Metrics.delivery(d.Channel, store.StatusSuppressed)
 			}
 			return err
 		}
@@ -207,8 +211,14 @@ func (s *Sender) send(ctx context.Context, log *slog.Logger, d *store.Delivery, 
 	// worker gives running sends SendTimeout beyond its shutdown timeout.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), SendTimeout)
 	defer cancel()
+	start := time.Now()
 	res, sendErr := ch.Send(ctx, msg)
+	s.Metrics.provider(d.Channel, time.Since(start), sendErr)
 	if sendErr == nil {
+		// Counted once the provider took it, whatever the write below
+		// does: the message is out (a status callback may even have
+		// moved the row first).
+		s.Metrics.delivery(d.Channel, store.StatusSent)
 		if err := s.recordSent(ctx, d, res.ProviderID); err != nil {
 			// The message is out; failing here would send it again. The
 			// row stays sending; the recoverer re-queues it much later.
@@ -288,6 +298,7 @@ func (s *Sender) holdBack(ctx context.Context, log *slog.Logger, d *store.Delive
 	if err != nil || !changed {
 		return err
 	}
+	s.Metrics.delivery(d.Channel, to)
 	if to == store.StatusDeferred {
 		s.Gate.count("deferred", rule)
 		log.Info("delivery deferred", "reason", reason, "until", until)
@@ -355,9 +366,11 @@ func (s *Sender) handleSendError(ctx context.Context, log *slog.Logger, d *store
 		s.fail(ctx, log, d, fmt.Sprintf("gave up after %d attempts: %s", retried+1, words))
 		return true, fmt.Errorf("%w: %w", sendErr, asynq.SkipRetry)
 	}
-	if _, err := s.Store.Transition(ctx, d.ID, sending, store.StatusQueued,
+	if changed, err := s.Store.Transition(ctx, d.ID, sending, store.StatusQueued,
 		store.Update{Reason: words}); err != nil {
 		log.Error("could not put delivery back in the queue", "err", err)
+	} else if changed {
+		s.Metrics.delivery(d.Channel, store.StatusQueued)
 	}
 	log.Warn("send failed, will retry", "attempt", retried+1, "err", sendErr)
 	return false, sendErr
@@ -389,9 +402,13 @@ func (s *Sender) bounced(ctx context.Context, log *slog.Logger, d *store.Deliver
 }
 
 func (s *Sender) fail(ctx context.Context, log *slog.Logger, d *store.Delivery, reason string) {
-	if _, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusFailed, store.Update{Reason: reason}); err != nil {
+	changed, err := s.Store.Transition(ctx, d.ID, observed(d), store.StatusFailed, store.Update{Reason: reason})
+	if err != nil {
 		log.Error("could not record failure", "err", err, "reason", reason)
 		return
+	}
+	if changed {
+		s.Metrics.delivery(d.Channel, store.StatusFailed)
 	}
 	log.Warn("delivery failed", "reason", reason)
 	s.emit(ctx, log, EventDeliveryFailed, DeliveryFailedData{ID: d.ID, Survey: d.SurveyKey, ContactID: d.ContactID,

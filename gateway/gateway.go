@@ -147,7 +147,11 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	// Every role reports the queues' depth: it matters most when no
+	// worker runs, and any process can read it from Redis.
+	reg.MustRegister(dispatcher.NewQueueCollector(g.rdb))
 	if role&RoleWorker != 0 {
+		metrics := dispatcher.NewMetrics(reg)
 		g.worker = dispatcher.NewWorker(g.redis, dispatcher.WorkerConfig{
 			Concurrency:     cfg.Worker.Concurrency,
 			ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
@@ -155,9 +159,9 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 			PollInterval:    time.Duration(cfg.Worker.PollInterval),
 			Logger:          log,
 		}, &dispatcher.Sender{Store: g.Store, Channels: g.Channels, Templates: g.Templates, Links: g.Links, Events: g.Client,
-			Gate: gate, Logger: log},
+			Gate: gate, Metrics: metrics, Logger: log},
 			&dispatcher.Notifier{Store: g.Store, Channels: g.Channels, Client: g.Client, Links: g.Links, Logger: log,
-				Gate: gate, Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
+				Gate: gate, Metrics: metrics, Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
 				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)},
 			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Logger: log})

@@ -122,6 +122,7 @@ func (a *API) inboundSMS(c *gin.Context) {
 		// A flood from one number is dropped quietly: answering would
 		// feed it, and Twilio must not retry.
 		a.log.Warn("inbound sms over the limit", "channel", channel)
+		a.metrics.inboundOutcome(channel, "rate_limited")
 		twiml(c, "")
 		return
 	}
@@ -130,6 +131,7 @@ func (a *API) inboundSMS(c *gin.Context) {
 	ctx := c.Request.Context()
 	out, err := a.handleReply(ctx, msg)
 	if errors.Is(err, store.ErrInboundSeen) {
+		a.metrics.inboundOutcome(channel, "duplicate")
 		twiml(c, "") // a retry of a message already handled: answer nothing
 		return
 	}
@@ -137,6 +139,7 @@ func (a *API) inboundSMS(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	a.metrics.inboundOutcome(channel, out.outcome)
 	if out.outcome == "score" {
 		a.log.Info("sms response recorded", "delivery_id", out.deliveryID)
 	}
@@ -329,7 +332,7 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 		existing.Comment = joinComment(existing.Comment, strings.TrimSpace(msg.Body))
 		out := replyOutcome{answer: words.ThanksComment, deliveryID: d.ID, outcome: "comment", responseID: existing.ID}
 		msg.DeliveryID, msg.Outcome = out.deliveryID, out.outcome
-		if _, _, err := st.AnswerInbound(ctx, msg, d, existing, sv.sv.Kind, answerable); err != nil {
+		if _, _, err := st.AnswerInbound(ctx, msg, d, existing, sv.sv.Kind, answerable, text); err != nil {
 			return replyOutcome{}, err
 		}
 		out.responseID = existing.ID
@@ -353,7 +356,9 @@ func (a *API) handleReply(ctx context.Context, msg *store.InboundMessage) (reply
 	// The message's record, the answer and the delivery's move to
 	// responded are one write.
 	msg.DeliveryID, msg.Outcome = d.ID, "score"
-	created, _, err := st.AnswerInbound(ctx, msg, d, r, sv.sv.Kind, answerable)
+	// A bare score into another band drops the comment it kept unless
+	// the new band asks the same follow-up (store.AnswerInbound).
+	created, _, err := st.AnswerInbound(ctx, msg, d, r, sv.sv.Kind, answerable, text)
 	if err != nil {
 		return replyOutcome{}, err
 	}

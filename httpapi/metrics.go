@@ -10,6 +10,10 @@ import (
 
 type metrics struct {
 	requests *prometheus.HistogramVec
+	// inbound counts inbound messages by channel and what they did
+	// (replyOutcome's outcome, or rate_limited and duplicate for those
+	// dropped before).
+	inbound *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -19,14 +23,29 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "HTTP requests by route and status.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route", "status"}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "npsgate_inbound_messages_total",
+			Help: "Inbound SMS and WhatsApp messages by channel and outcome (score, comment, clarify, opt_out, opt_in, help, opted_out, unmatched, rate_limited, duplicate).",
+		}, []string{"channel", "outcome"}),
 	}
-	// A second API on the same registry (tests) reuses the collector.
+	// A second API on the same registry (tests) reuses the collectors.
 	if err := reg.Register(m.requests); err != nil {
 		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
 			m.requests = are.ExistingCollector.(*prometheus.HistogramVec)
 		}
 	}
+	if err := reg.Register(m.inbound); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			m.inbound = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
 	return m
+}
+
+// inboundOutcome counts an inbound message; channel is sms or whatsapp and
+// outcome one of a fixed few, never the sender's number or words.
+func (m *metrics) inboundOutcome(channel, outcome string) {
+	m.inbound.WithLabelValues(channel, outcome).Inc()
 }
 
 // observe records each request by route template, never by raw path, so
