@@ -507,6 +507,9 @@ func (a *API) twilioStatus(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// Counted once handled, so Twilio's retry of a callback we failed to
+	// record is not counted twice; a repeated callback is (it was sent).
+	a.metrics.deliveryReport(d.Channel, params["MessageStatus"], strings.TrimSpace(params["ErrorCode"]))
 	c.Status(http.StatusNoContent)
 }
 
