@@ -98,6 +98,8 @@ type Digests struct {
 		Warn(string, ...any)
 		Error(string, ...any)
 	}
+	// Metrics, when set, counts the sends and times the provider calls.
+	Metrics *Metrics
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -255,7 +257,11 @@ func (g *Digests) Send(ctx context.Context, args SendDigest) error {
 		}
 		m := *msg
 		m.To = t.Address
-		if _, err := ch.Send(ctx, &m); err != nil {
+		start := time.Now()
+		_, err = ch.Send(ctx, &m)
+		g.Metrics.provider(t.Channel, time.Since(start), err)
+		g.Metrics.digest(t.Channel, err)
+		if err != nil {
 			g.Logger.Warn("digest not delivered", "survey", sv.Key, "target", key, "err", err)
 			errs = append(errs, err)
 			continue

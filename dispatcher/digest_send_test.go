@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
@@ -218,6 +219,8 @@ func TestDigestRetrySendsOnlyToTargetsItMissed(t *testing.T) {
 	e := newEnv(t, nil, &channels.Error{Channel: "email", Kind: channels.Retryable, Message: "connection reset"})
 	clk := &clock{t: day(1)}
 	g := e.digests(clk, day(1), "a@acme.test", "b@acme.test")
+	reg := prometheus.NewRegistry()
+	g.Metrics = dispatcher.NewMetrics(reg)
 	e.sentAt(day(0).Add(time.Hour), day(0).Add(time.Hour), time.Time{}, 0, "")
 	ctx := context.Background()
 	err := g.Send(ctx, dispatcher.SendDigest{Survey: "s", Due: day(1)})
@@ -239,6 +242,19 @@ func TestDigestRetrySendsOnlyToTargetsItMissed(t *testing.T) {
 	}
 	if calls != 3 || strings.Join(to, ",") != "a@acme.test,b@acme.test" || !e.nextDigest().Equal(day(2)) {
 		t.Fatalf("%d calls, sent to %v, next %v", calls, to, e.nextDigest())
+	}
+	// Each try to each target was counted once: the failed one, then the
+	// two that reached their owner; the replay sent nothing.
+	for _, c := range []struct {
+		outcome string
+		want    float64
+	}{{"sent", 2}, {"failed", 1}} {
+		if got, _ := metricValue(t, reg, "npsgate_digests_total", "channel", "email", "outcome", c.outcome); got != c.want {
+			t.Errorf("digests %s = %v, want %v", c.outcome, got, c.want)
+		}
+	}
+	if got, _ := metricValue(t, reg, "npsgate_provider_send_seconds", "channel", "email"); got != 3 {
+		t.Errorf("%v provider calls timed, want 3", got)
 	}
 }
 

@@ -26,6 +26,7 @@ type Metrics struct {
 	providerErrors  *prometheus.CounterVec
 	alerts          *prometheus.CounterVec
 	webhooks        *prometheus.CounterVec
+	digests         *prometheus.CounterVec
 }
 
 // The outcomes of an alert send (npsgate_alerts_total) and of a webhook
@@ -35,6 +36,9 @@ const (
 	alertFailed      = "failed"
 	alertRetry       = "retry"
 	alertRateLimited = "rate_limited"
+
+	digestSent   = "sent"
+	digestFailed = "failed"
 
 	webhookSucceeded = "succeeded"
 	webhookFailed    = "failed"
@@ -65,6 +69,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "npsgate_webhook_posts_total",
 			Help: "Posts of events to webhook subscribers by outcome (succeeded, failed for good, retry)."},
 			[]string{"outcome"}),
+		digests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "npsgate_digests_total",
+			Help: "Digests to survey owners by channel and outcome (sent, failed), one per target and try."},
+			[]string{"channel", "outcome"}),
 	}
 	if reg != nil {
 		m.deliveries = registerOnce(reg, m.deliveries)
@@ -72,6 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.providerErrors = registerOnce(reg, m.providerErrors)
 		m.alerts = registerOnce(reg, m.alerts)
 		m.webhooks = registerOnce(reg, m.webhooks)
+		m.digests = registerOnce(reg, m.digests)
 	}
 	// Every outcome exists from the start, so rate() sees the first one.
 	for _, o := range []string{webhookSucceeded, webhookFailed, webhookRetry} {
@@ -280,4 +288,16 @@ func (c *QueueCollector) read() ([]queueDepth, int) {
 			retry: info.Retry, archived: info.Archived, latency: info.Latency})
 	}
 	return out, errs
+}
+
+// digest counts one digest send to one target.
+func (m *Metrics) digest(channel string, err error) {
+	if m == nil {
+		return
+	}
+	outcome := digestSent
+	if err != nil {
+		outcome = digestFailed
+	}
+	m.digests.WithLabelValues(channel, outcome).Inc()
 }

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg *config.Config, role Role, log *slog.Logger) (
 				Gate: gate, Metrics: metrics, Transport: netguard.Transport(cfg.Security.AllowPrivateTargets)},
 			&dispatcher.Fanout{Store: g.Store, Client: g.Client, Links: g.Links, Logger: log,
 				ReplyWindow: time.Duration(cfg.Survey.ReplyWindow)},
-			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Logger: log})
+			&dispatcher.Digests{Store: g.Store, Channels: g.Channels, Links: g.Links, Metrics: metrics, Logger: log})
 		g.scheduler = &dispatcher.Scheduler{Store: g.Store, Client: g.Client, Logger: log,
 			Interval: time.Duration(cfg.Worker.SchedulerInterval)}
 	}
