@@ -15,27 +15,10 @@ import (
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 )
-
-// clock is a fake clock that the test moves and workers read.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // day is 09:00 UTC on the n-th day of a Monday-started test week: the
 // time daily digests go.
@@ -43,7 +26,7 @@ func day(n int) time.Time { return time.Date(2026, 3, 2+n, 9, 0, 0, 0, time.UTC)
 
 // digests turns on a daily 09:00 UTC digest of survey s to targets, next
 // due at next, and returns the digest sender on clk.
-func (e *env) digests(clk *clock, next time.Time, targets ...string) *dispatcher.Digests {
+func (e *env) digests(clk *testenv.Clock, next time.Time, targets ...string) *dispatcher.Digests {
 	e.t.Helper()
 	ctx := context.Background()
 	sv, err := e.st.GetSurvey(ctx, "s")
@@ -106,7 +89,7 @@ func (e *env) nextDigest() time.Time {
 // them; the day with sends and no answers still gets its digest.
 func TestDigestCountsWhatWentOutInItsPeriod(t *testing.T) {
 	e := newEnv(t)
-	clk := &clock{}
+	clk := testenv.NewClock(time.Time{})
 	g := e.digests(clk, day(1), "owners@acme.test")
 	created := day(0).Add(-2 * time.Hour) // before any period the digests cover
 	// Day k's period is [day(k-1), day(k)): 10 sent at 10:00, k-1 of them
@@ -140,7 +123,7 @@ func TestDigestCountsWhatWentOutInItsPeriod(t *testing.T) {
 // (which had nothing, so no digest).
 func TestDigestChangeSinceTheLastDigestSent(t *testing.T) {
 	e := newEnv(t)
-	clk := &clock{}
+	clk := testenv.NewClock(time.Time{})
 	g := e.digests(clk, day(1), "owners@acme.test")
 	ctx := context.Background()
 	for _, sc := range []int{10, 10, 0} { // NPS 33.3
@@ -193,7 +176,7 @@ func (f *faultyDigestStore) SentCounts(ctx context.Context, key string, from, to
 // digest's time does not move, and the retry sends it.
 func TestDigestSurvivesADatabaseError(t *testing.T) {
 	e := newEnv(t)
-	clk := &clock{t: day(1)}
+	clk := testenv.NewClock(day(1))
 	g := e.digests(clk, day(1), "owners@acme.test")
 	g.Store = &faultyDigestStore{Store: e.st, fails: 1}
 	e.sentAt(day(0).Add(time.Hour), day(0).Add(time.Hour), day(0).Add(2*time.Hour), 9, "")
@@ -217,7 +200,7 @@ func TestDigestSurvivesADatabaseError(t *testing.T) {
 // target only.
 func TestDigestRetrySendsOnlyToTargetsItMissed(t *testing.T) {
 	e := newEnv(t, nil, &channels.Error{Channel: "email", Kind: channels.Retryable, Message: "connection reset"})
-	clk := &clock{t: day(1)}
+	clk := testenv.NewClock(day(1))
 	g := e.digests(clk, day(1), "a@acme.test", "b@acme.test")
 	reg := prometheus.NewRegistry()
 	g.Metrics = dispatcher.NewMetrics(reg)
@@ -263,7 +246,7 @@ func TestDigestRetrySendsOnlyToTargetsItMissed(t *testing.T) {
 // get that one, not four.
 func TestDigestAfterDowntimeSendsOnlyTheLatest(t *testing.T) {
 	e := newEnv(t)
-	clk := &clock{t: day(4).Add(time.Hour)}
+	clk := testenv.NewClock(day(4).Add(time.Hour))
 	g := e.digests(clk, day(1), "owners@acme.test")
 	for k := 0; k < 4; k++ {
 		e.sentAt(day(k).Add(time.Hour), day(k).Add(time.Hour), day(k).Add(2*time.Hour), 10-k, "")
@@ -302,7 +285,7 @@ func TestDigestAfterDowntimeSendsOnlyTheLatest(t *testing.T) {
 // other gets it once.
 func TestDigestThroughTheScheduler(t *testing.T) {
 	e := newEnv(t, nil, &channels.Error{Channel: "email", Kind: channels.Retryable, Message: "451 try again"})
-	clk := &clock{t: day(1).Add(time.Second)}
+	clk := testenv.NewClock(day(1).Add(time.Second))
 	g := e.digests(clk, day(1), "a@acme.test", "b@acme.test")
 	e.sentAt(day(0).Add(time.Hour), day(0).Add(time.Hour), day(0).Add(2*time.Hour), 3, "Slow")
 	w := dispatcher.NewWorker(e.redis, dispatcher.WorkerConfig{Concurrency: 2, RetryBaseDelay: 10 * time.Millisecond,
@@ -336,7 +319,7 @@ func TestDigestMessage(t *testing.T) {
 	if err := e.st.UpdateSurvey(ctx, sv); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: day(1)}
+	clk := testenv.NewClock(day(1))
 	g := e.digests(clk, day(1), "owners@acme.test")
 	e.sentAt(day(0).Add(time.Hour), day(0).Add(time.Hour), day(0).Add(2*time.Hour), 5, "")
 	e.sentAt(day(0).Add(time.Hour), day(0).Add(time.Hour), day(0).Add(3*time.Hour), 2, "Support never called back")

@@ -14,49 +14,14 @@ import (
 
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/throttle"
 )
 
-// gateClock is the clock of the gate's limiter and of the sender in the
-// tests of the gate's rules: windows of 30 days pass in a line of code.
-// Sleep moves it instead of waiting.
-type gateClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newGateClock(t time.Time) *gateClock { return &gateClock{t: t} }
-
-func (c *gateClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *gateClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *gateClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *gateClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.Advance(d)
-	return nil
-}
-
 // clockedGate is e.gate on the fake clock: the limiter, the sender and the
 // gate's waits all read clk. Its Decisions metric is fresh.
-func (e *env) clockedGate(clk *gateClock, f func(g *dispatcher.Gate)) *dispatcher.Gate {
+func (e *env) clockedGate(clk *testenv.Clock, f func(g *dispatcher.Gate)) *dispatcher.Gate {
 	e.t.Helper()
 	opt, err := redis.ParseURL(e.redisURL)
 	if err != nil {

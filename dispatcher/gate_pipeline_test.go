@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -80,7 +81,7 @@ func TestRateLimitPacesThePipeline(t *testing.T) {
 	const n, rate = 40, 0.125 // exact in binary, so the step is exactly 8s
 	e := newEnv(t)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	ch := &gateChannel{name: "email", now: clk.Now}
 	e.gateUse(ch)
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
 )
@@ -52,7 +53,7 @@ func TestFatigueLayering(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			t0 := time.Now().UTC().Truncate(time.Millisecond)
-			clk := newGateClock(t0)
+			clk := testenv.NewClock(t0)
 			g := e.clockedGate(clk, func(g *dispatcher.Gate) {
 				g.Unanswered = tc.unanswered
 				g.Duplicate = 0 // the same text again is this test's point
@@ -101,7 +102,7 @@ func TestFatigueLayering(t *testing.T) {
 // survey's rest and rests nobody: the next survey goes at once.
 func TestThrottleDaysZeroIsExempt(t *testing.T) {
 	e := newEnv(t)
-	clk := newGateClock(time.Now().UTC())
+	clk := testenv.NewClock(time.Now().UTC())
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) { g.Duplicate = 0 })
 	e.gatePerson(store.Contact{ExternalID: "z", Email: "z@example.com"})
 	e.gateMust(e.gateSurvey("z", "email", "z@example.com", nil), store.StatusSent)
@@ -125,7 +126,7 @@ func TestThrottleDaysZeroIsExempt(t *testing.T) {
 func TestAccountCapThroughThePipeline(t *testing.T) {
 	e := newEnv(t)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) { g.AccountCap, g.AccountWindow = 2, 30*gateDay })
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("acme-%d", i)
@@ -160,7 +161,7 @@ func TestAccountCapThroughThePipeline(t *testing.T) {
 func TestConversationDefersTheNextSMS(t *testing.T) {
 	e := newEnv(t)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	sms := &gateChannel{name: "sms", now: clk.Now}
 	e.gateUse(sms)
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) { g.Conversation = 7 * gateDay })
@@ -233,7 +234,7 @@ func TestQuietHoursAcrossZonesAndDST(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			clk := newGateClock(utc(tc.now))
+			clk := testenv.NewClock(utc(tc.now))
 			e.clockedGate(clk, func(g *dispatcher.Gate) { g.Window = tc.window })
 			id := fmt.Sprintf("tz-%d", i)
 			e.gatePerson(store.Contact{ExternalID: id, Email: id + "@example.com", TimeZone: tc.zone})
@@ -257,7 +258,7 @@ func TestQuietHoursAcrossZonesAndDST(t *testing.T) {
 // and the second is suppressed.
 func TestDuplicateSMSWithItsOwnShortLink(t *testing.T) {
 	e := newEnv(t)
-	clk := newGateClock(time.Now().UTC())
+	clk := testenv.NewClock(time.Now().UTC())
 	sms := &gateChannel{name: "sms", now: clk.Now}
 	e.gateUse(sms)
 	// Only the content rule: no fatigue, no conversation.
@@ -284,7 +285,7 @@ func TestDuplicateSMSWithItsOwnShortLink(t *testing.T) {
 func TestSMSSegmentsTakeTheirTokens(t *testing.T) {
 	e := newEnv(t)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	sms := &gateChannel{name: "sms", now: clk.Now}
 	e.gateUse(sms)
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) {

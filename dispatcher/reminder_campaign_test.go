@@ -10,13 +10,14 @@ import (
 	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 )
 
 // reminderCampaign runs a once campaign of the test survey, with one
 // reminder ten minutes after the survey, to the one contact of newEnv, and
 // returns its survey delivery, queued. The sender's clock is clk.
-func (e *env) reminderCampaign(id string, clk *clock) *store.Delivery {
+func (e *env) reminderCampaign(id string, clk *testenv.Clock) *store.Delivery {
 	e.t.Helper()
 	ctx := context.Background()
 	e.withReminders(store.Reminder{After: 10 * time.Minute})
@@ -79,7 +80,7 @@ func TestCancelledCampaignSendsNoReminder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			clk := &clock{t: time.Now().UTC()}
+			clk := testenv.NewClock(time.Now().UTC())
 			d := e.reminderCampaign("rc", clk)
 			if err := e.send(d.ID); err != nil {
 				t.Fatal(err)
@@ -129,7 +130,7 @@ func TestCancelledCampaignSendsNoReminder(t *testing.T) {
 func TestPausedCampaignHoldsItsReminder(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	clk := &clock{t: time.Now().UTC()}
+	clk := testenv.NewClock(time.Now().UTC())
 	d := e.reminderCampaign("rp", clk)
 	if err := e.send(d.ID); err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func (c *cancelling) Send(ctx context.Context, msg *channels.Message) (channels.
 // suppressed, "campaign cancelled", and not queued.
 func TestReminderOfSurveySentDuringCancel(t *testing.T) {
 	e := newEnv(t)
-	clk := &clock{t: time.Now().UTC()}
+	clk := testenv.NewClock(time.Now().UTC())
 	d := e.reminderCampaign("rs", clk)
 	ch := &cancelling{m: &dispatcher.Campaigns{Store: e.st, Client: e.client}, id: "rs"}
 	e.useChannels(ch)

@@ -13,6 +13,7 @@ import (
 	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/channels"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/templates"
 	"github.com/npsgate/npsgate/throttle"
@@ -89,7 +90,7 @@ func TestRemindersPassTheGatesButFatigue(t *testing.T) {
 	}
 	rdb := redis.NewClient(ropt)
 	t.Cleanup(func() { rdb.Close() })
-	clk := &clock{t: day(0).Add(time.Hour)} // 10:00 UTC
+	clk := testenv.NewClock(day(0).Add(time.Hour)) // 10:00 UTC
 	e.sender.Now = clk.Now
 	e.sender.Gate = &dispatcher.Gate{Limiter: throttle.New(rdb, throttle.WithClock(clk.Now)), Transactional: 30 * 24 * time.Hour,
 		Window: campaign.Window{Start: "09:00", End: "20:00"}}
@@ -165,7 +166,7 @@ func TestReminderOnTheNextChannel(t *testing.T) {
 	if _, err := e.st.UpsertContact(ctx, &store.Contact{ExternalID: "c1", Email: "c1@example.com", Phone: "+14155550100", Locale: "en"}); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 	e.sender.Now = clk.Now
 	d := e.surveyTo("c1", "sms", "+14155550100", "en", clk.Now())
 	if err := e.send(d.ID); err != nil {
@@ -211,7 +212,7 @@ func TestReminderTemplatesFallBackPartByPart(t *testing.T) {
 	if _, err := e.st.UpsertContact(ctx, &store.Contact{ExternalID: "zh", Email: "zh@example.com", Locale: "zh-CN"}); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 	e.sender.Now = clk.Now
 	zh := e.surveyTo("zh", "email", "zh@example.com", "zh-CN", clk.Now())
 	en := e.surveyTo("c1", "email", "c1@example.com", "en", clk.Now())
@@ -260,7 +261,7 @@ func TestReminderSMSCarriesItsOwnShortCode(t *testing.T) {
 	if err := e.st.UpdateSurvey(ctx, sv); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().UTC().Truncate(time.Second))
 	e.sender.Now = clk.Now
 	e.sender.Links.Base = "https://nps.example.com"
 	d := e.surveyTo("c1", "sms", "+14155550100", "en", clk.Now())

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -123,7 +124,7 @@ func TestDigest(t *testing.T) {
 	if err := e.st.UpdateSurvey(ctx, sv); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: due}
+	clk := testenv.NewClock(due)
 	g := &dispatcher.Digests{Store: e.st, Channels: e.sender.Channels, Links: e.sender.Links, Logger: quiet(), Now: clk.Now}
 	// Nothing happened: nothing is sent, and the next digest moves on.
 	if err := g.Send(ctx, dispatcher.SendDigest{Survey: "s", Due: due}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/npsgate/npsgate/dispatcher"
 	"github.com/npsgate/npsgate/internal/chattest"
 	"github.com/npsgate/npsgate/internal/smtptest"
+	"github.com/npsgate/npsgate/internal/testenv"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 )
@@ -28,7 +29,7 @@ func TestEveryHeldBackDeliveryIsCounted(t *testing.T) {
 	e := newEnv(t)
 	e.withReminders(store.Reminder{After: time.Minute})
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	provider := &gateChannel{name: "sms", now: clk.Now, fail: func(m *channels.Message) error {
 		switch m.To {
 		case "+15550100021":
@@ -154,7 +155,7 @@ func TestProviderBlockHoldsEveryDelivery(t *testing.T) {
 	}
 	e.gateUse(ch)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	clk := newGateClock(t0)
+	clk := testenv.NewClock(t0)
 	// One text to one group robot is a duplicate: not this test's point.
 	g := e.clockedGate(clk, func(g *dispatcher.Gate) { g.Duplicate = 0 })
 	for _, id := range []string{"dt-1", "dt-2", "dt-3"} {
@@ -216,7 +217,7 @@ func TestHardBounceSuppressesTheAddress(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = ch.Close() })
 	e.gateUse(ch)
-	e.clockedGate(newGateClock(time.Now().UTC()), func(g *dispatcher.Gate) { g.Transactional = 0 })
+	e.clockedGate(testenv.NewClock(time.Now().UTC()), func(g *dispatcher.Gate) { g.Transactional = 0 })
 	ctx := context.Background()
 	for _, tc := range []struct {
 		id, addr, reason string

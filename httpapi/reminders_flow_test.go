@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,30 +19,11 @@ import (
 	"github.com/npsgate/npsgate/templates"
 )
 
-// fakeClock is the one clock of the API and the send pipeline in a test;
-// the test moves it, workers read it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // reminderWorld is the API and the send pipeline on one store, one queue
 // (Redis) and one fake clock.
 type reminderWorld struct {
 	*harness
-	clk       *fakeClock
+	clk       *testenv.Clock
 	sender    *dispatcher.Sender
 	redis     asynq.RedisConnOpt
 	cfg       httpapi.Config
@@ -52,7 +32,7 @@ type reminderWorld struct {
 
 func newReminderWorld(t *testing.T) *reminderWorld {
 	t.Helper()
-	w := &reminderWorld{clk: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
+	w := &reminderWorld{clk: testenv.NewClock(time.Now().UTC().Truncate(time.Second))}
 	w.harness = newHarness(t, func(cfg *httpapi.Config) {
 		ropt, err := asynq.ParseRedisURI(testenv.RedisURL(t, testenv.RedisDBHTTPAPI))
 		if err != nil {
@@ -216,7 +196,7 @@ func TestRemindersGoToANonResponderNotToAnAnswerer(t *testing.T) {
 		}
 	}
 
-	w.clk.Add(3 * 24 * time.Hour)
+	w.clk.Advance(3 * 24 * time.Hour)
 	w.due(annR[0])
 	w.due(bobR[0])
 	w.waitStatus(annR[0].ID, store.StatusSent)
@@ -246,7 +226,7 @@ func TestRemindersGoToANonResponderNotToAnAnswerer(t *testing.T) {
 		t.Fatalf("bob's answer %+v", r)
 	}
 
-	w.clk.Add(4 * 24 * time.Hour)
+	w.clk.Advance(4 * 24 * time.Hour)
 	w.due(annR[1])
 	w.due(bobR[1]) // its task is still queued; it must send nothing
 	w.waitStatus(annR[1].ID, store.StatusSent)
@@ -278,7 +258,7 @@ func TestReminderAnswersSayWhichMessage(t *testing.T) {
 	w.waitStatus(d.ID, store.StatusSent)
 	cR, dR := w.reminders(c.ID, 2), w.reminders(d.ID, 2)
 
-	w.clk.Add(24 * time.Hour)
+	w.clk.Advance(24 * time.Hour)
 	w.due(cR[0])
 	w.due(dR[0])
 	w.waitStatus(cR[0].ID, store.StatusSent)
@@ -308,7 +288,7 @@ func TestReminderAnswersSayWhichMessage(t *testing.T) {
 		t.Fatalf("carol's answer %+v", r)
 	}
 
-	w.clk.Add(24 * time.Hour)
+	w.clk.Advance(24 * time.Hour)
 	w.due(dR[1])
 	w.waitStatus(dR[1].ID, store.StatusSent)
 	if status, answer := w.twilio("/v1/inbound/twilio/sms", smsFrom(dave, "7")); status != http.StatusOK || !strings.Contains(answer, "Thank") {

@@ -22,7 +22,7 @@ import (
 // "suppressed" with the reason "fatigue: …", which the caller can read.
 func TestTriggerInsideTheFatigueWindow(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second)
-	clk := &limiterClock{t: t0}
+	clk := testenv.NewClock(t0)
 	rdb := redis.NewClient(mustParseRedis(t, testenv.RedisURL(t, testenv.RedisDBHTTPAPI)))
 	t.Cleanup(func() { rdb.Close() })
 	gate := &dispatcher.Gate{Limiter: throttle.New(rdb, throttle.WithClock(clk.Now)), Transactional: 30 * 24 * time.Hour}

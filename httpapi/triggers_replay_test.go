@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,28 +20,10 @@ import (
 
 const triggerSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// limiterClock is the replay guard's clock in these tests.
-type limiterClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *limiterClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *limiterClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // signedHarness is a harness that requires signed triggers, whose replay
 // guard runs on clk; it returns the harness, its config, a signer and the
 // Redis its deliveries are queued on.
-func signedHarness(t *testing.T, clk *limiterClock, tweak ...func(*httpapi.Config)) (*harness, httpapi.Config, func(id string, body []byte) []string, asynq.RedisConnOpt) {
+func signedHarness(t *testing.T, clk *testenv.Clock, tweak ...func(*httpapi.Config)) (*harness, httpapi.Config, func(id string, body []byte) []string, asynq.RedisConnOpt) {
 	t.Helper()
 	url := testenv.RedisURL(t, testenv.RedisDBHTTPAPI)
 	rdb := redis.NewClient(mustParseRedis(t, url))
@@ -105,7 +86,7 @@ var signedBody = []byte(`{"survey":"onboarding","contact":{"external_id":"s-1","
 // aligned ten-minute windows, which forgot the id at the boundary.
 func TestSignedTriggerReplayAcrossABoundary(t *testing.T) {
 	boundary := time.Now().Truncate(10 * time.Minute).Add(10 * time.Minute)
-	clk := &limiterClock{t: boundary.Add(-time.Millisecond)}
+	clk := testenv.NewClock(boundary.Add(-time.Millisecond))
 	h, _, sign, _ := signedHarness(t, clk)
 	h.createSurvey()
 	headers := sign("msg_boundary", signedBody)
@@ -134,7 +115,7 @@ func TestSignedTriggerReplayAcrossABoundary(t *testing.T) {
 // delivery but could not queue it (503); the sender's retry, with the same
 // webhook-id, gets that delivery and queues it, instead of a 409.
 func TestSignedTriggerRetryAfterAQueueFailure(t *testing.T) {
-	clk := &limiterClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	h, cfg, sign, queue := signedHarness(t, clk)
 	h.createSurvey()
 	// Another replica of the API whose Redis for the queue is down; the
@@ -176,7 +157,7 @@ func TestSignedTriggerRetryAfterAQueueFailure(t *testing.T) {
 // its survey did not exist yet) leaves its webhook-id free, so the
 // sender's retry is processed, not refused as a replay.
 func TestSignedTriggerFailureFreesItsID(t *testing.T) {
-	clk := &limiterClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	h, _, sign, _ := signedHarness(t, clk)
 	headers := sign("msg_fail", signedBody)
 	if a := h.do("POST", "/v1/triggers", signedBody, headers...); a.status != 400 || a.errField() != "survey" {
@@ -191,7 +172,7 @@ func TestSignedTriggerFailureFreesItsID(t *testing.T) {
 // TestSignedTriggerInProgress: while a request with the webhook-id is at
 // work, another with it is refused for a moment, not processed twice.
 func TestSignedTriggerInProgress(t *testing.T) {
-	clk := &limiterClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	h, cfg, sign, _ := signedHarness(t, clk)
 	h.createSurvey()
 	ok, _, err := cfg.Gate.Limiter.ClaimOnce(context.Background(), "trigger-id:msg_busy", "another-request", 10*time.Minute)
@@ -210,7 +191,7 @@ func TestSignedTriggerInProgress(t *testing.T) {
 // TestSignedTriggerFailsClosed: when the replay guard's Redis does not
 // answer, a signed trigger is refused (503), not let through unchecked.
 func TestSignedTriggerFailsClosed(t *testing.T) {
-	clk := &limiterClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	h, _, sign, _ := signedHarness(t, clk, func(c *httpapi.Config) {

@@ -111,15 +111,7 @@ func (s *Set) RenderReminder(channel, locale string, own []Overrides, survey Ove
 			err.Channel, err.Locale = channel, o.Locale
 			return Message{}, err
 		}
-		out = prefix + out
-		switch part {
-		case PartSubject:
-			m.Subject = out
-		case PartText:
-			m.Text = out
-		case PartHTML:
-			m.HTML = out
-		}
+		m.set(part, prefix+out)
 	}
 	return m, nil
 }

@@ -187,16 +187,21 @@ func (s *Set) Render(channel, locale string, ov Overrides, d Data) (Message, err
 			err.Channel, err.Locale = channel, loc
 			return Message{}, err
 		}
-		switch part {
-		case PartSubject:
-			m.Subject = out
-		case PartText:
-			m.Text = out
-		case PartHTML:
-			m.HTML = out
-		}
+		m.set(part, out)
 	}
 	return m, nil
+}
+
+// set puts a rendered part in its field.
+func (m *Message) set(part, out string) {
+	switch part {
+	case PartSubject:
+		m.Subject = out
+	case PartText:
+		m.Text = out
+	case PartHTML:
+		m.HTML = out
+	}
 }
 
 // pick finds the template for one part and the locale it belongs to.
