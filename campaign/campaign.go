@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/npsgate/npsgate/internal/zone"
 )
 
 // Schedule says when a campaign runs.
@@ -42,7 +44,7 @@ var ErrInvalid = errors.New("invalid")
 // Validate checks the schedule; the error names the field.
 func (s Schedule) Validate() error {
 	if s.TimeZone != "" {
-		if _, err := time.LoadLocation(s.TimeZone); err != nil {
+		if _, err := zone.Load(s.TimeZone); err != nil {
 			return fmt.Errorf("%w: time_zone: %q is not an IANA time zone", ErrInvalid, s.TimeZone)
 		}
 	}
@@ -81,7 +83,7 @@ func (s Schedule) Next(after time.Time) (time.Time, bool) {
 	}
 	loc := time.UTC
 	if s.TimeZone != "" {
-		if l, err := time.LoadLocation(s.TimeZone); err == nil {
+		if l, err := zone.Load(s.TimeZone); err == nil {
 			loc = l
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/npsgate/npsgate/internal/zone"
 )
 
 // Config is everything the binary can be told. Each field names its YAML key
@@ -741,8 +743,8 @@ func DashboardLocation(name string) (*time.Location, error) {
 	if name == "" {
 		return time.UTC, nil
 	}
-	loc, err := time.LoadLocation(name)
-	if err != nil || name == "Local" {
+	loc, ok := zone.Named(name)
+	if !ok {
 		return nil, fmt.Errorf("want an IANA time zone such as Asia/Shanghai or UTC, got %q", name)
 	}
 	return loc, nil

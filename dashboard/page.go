@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	timezone "github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 )
@@ -129,7 +130,8 @@ func (d *Dashboard) zone(r *http.Request) (loc *time.Location, tz string, err er
 		return d.loc, "", nil
 	}
 	// "Local" is the server's own zone, which a link must not depend on.
-	if loc, err = time.LoadLocation(tz); err != nil || tz == "Local" {
+	loc, ok := timezone.Named(tz)
+	if !ok {
 		return nil, "", &badInput{Field: "tz", Value: tz}
 	}
 	return loc, tz, nil

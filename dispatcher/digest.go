@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/npsgate/npsgate/channels"
+	"github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 )
@@ -31,7 +32,7 @@ func (SendDigest) Kind() string { return "digest:send" }
 func NextDigest(dg store.Digest, after time.Time) time.Time {
 	loc := time.UTC
 	if dg.TimeZone != "" {
-		if l, err := time.LoadLocation(dg.TimeZone); err == nil {
+		if l, err := zone.Load(dg.TimeZone); err == nil {
 			loc = l
 		}
 	}
@@ -345,7 +346,7 @@ func (g *Digests) message(sv *store.Survey, n *DigestNumbers) *channels.Message 
 
 func digestLocation(dg store.Digest) *time.Location {
 	if dg.TimeZone != "" {
-		if l, err := time.LoadLocation(dg.TimeZone); err == nil {
+		if l, err := zone.Load(dg.TimeZone); err == nil {
 			return l
 		}
 	}

@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/npsgate/npsgate/audience"
+	"github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -425,30 +424,12 @@ func contactLocation(ct *store.Contact, fallback string) *time.Location {
 	return time.UTC
 }
 
-// locations caches time.LoadLocation by name (a *time.Location, or nil for
-// a name that does not load): loading reads the zone database, about 10µs
-// and 16 allocations, for every contact of a fan-out otherwise. Names that
-// load are bounded by the zone database; names that do not come from
-// imported contacts, so only the first maxBadLocations of them are kept.
-var (
-	locations    sync.Map
-	badLocations atomic.Int64
-)
-
-const maxBadLocations = 1024
-
-// loadLocation is time.LoadLocation, cached; nil when name does not load.
+// loadLocation is a contact's zone, nil when its name does not load;
+// zone.Load remembers it, since a fan-out asks for every contact.
 func loadLocation(name string) *time.Location {
-	if v, ok := locations.Load(name); ok {
-		return v.(*time.Location)
-	}
-	l, err := time.LoadLocation(name)
+	l, err := zone.Load(name)
 	if err != nil {
-		if badLocations.Add(1) > maxBadLocations {
-			return nil
-		}
-		l = nil
+		return nil
 	}
-	locations.Store(name, l)
 	return l
 }

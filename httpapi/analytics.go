@@ -19,6 +19,7 @@ import (
 
 	"github.com/npsgate/npsgate/analytics"
 	"github.com/npsgate/npsgate/dashboard"
+	"github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 )
@@ -137,8 +138,8 @@ func (an *analyticsAPI) readQuery(c *gin.Context, needSurvey bool) (*query, erro
 	qs := c.Request.URL.Query()
 	q := &query{loc: time.UTC}
 	if tz := qs.Get("tz"); tz != "" {
-		loc, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
+		loc, ok := zone.Named(tz)
+		if !ok {
 			return nil, badField("tz", "tz must be an IANA time zone such as Asia/Shanghai")
 		}
 		q.loc = loc

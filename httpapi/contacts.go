@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/npsgate/npsgate/internal/phone"
+	"github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 )
 
@@ -75,7 +76,7 @@ func (a *API) contactFromJSON(in contactJSON, prefix string) (*store.Contact, er
 		c.Locale = tag.String()
 	}
 	if in.TimeZone != "" {
-		if _, err := time.LoadLocation(in.TimeZone); err != nil || in.TimeZone == "Local" {
+		if _, ok := zone.Named(in.TimeZone); !ok {
 			return nil, badField(prefix+"time_zone", "%q is not an IANA time zone (like Europe/Berlin)", in.TimeZone)
 		}
 	}

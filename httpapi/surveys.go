@@ -14,6 +14,7 @@ import (
 
 	"github.com/npsgate/npsgate/campaign"
 	"github.com/npsgate/npsgate/dispatcher"
+	"github.com/npsgate/npsgate/internal/zone"
 	"github.com/npsgate/npsgate/store"
 	"github.com/npsgate/npsgate/survey"
 	"github.com/npsgate/npsgate/templates"
@@ -215,7 +216,7 @@ func (a *API) digestFromJSON(in digestSpec) (store.Digest, error) {
 		return store.Digest{}, badField("digest.at", "at must be a time like 09:00")
 	}
 	if in.TimeZone != "" {
-		if _, err := time.LoadLocation(in.TimeZone); err != nil {
+		if _, err := zone.Load(in.TimeZone); err != nil {
 			return store.Digest{}, badField("digest.time_zone", "%q is not an IANA time zone", in.TimeZone)
 		}
 	}
