@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/npsgate/npsgate/httpapi"
+	"github.com/npsgate/npsgate/internal/testenv"
 )
 
 // inboundCounted reads npsgate_inbound_messages_total{channel,outcome}.
@@ -99,29 +100,10 @@ func TestDeliveryReportMetrics(t *testing.T) {
 // counted reads one series of a counter family by its labels (0 if absent).
 func counted(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	var pairs []string
+	for k, v := range want {
+		pairs = append(pairs, k, v)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue series
-				}
-			}
-			if len(labels) == len(want) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := testenv.MetricValue(t, reg, name, pairs...)
+	return v
 }
