@@ -35,6 +35,7 @@ func TestKill9WorkerMidCampaign(t *testing.T) {
 	}
 	w1.kill9()
 	killed := time.Now()
+	c.waitSessionsGone("worker-1", 10*time.Second)
 	inFlight := c.deliveryIDs("sending")
 	atKill := c.statusCounts()
 	t.Logf("kill -9 of worker-1 %s into the campaign: %d messages received, deliveries %v, %d of them sending",

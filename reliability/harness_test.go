@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,6 +305,9 @@ func (c *cluster) launch(name, role string, extra map[string]string) *proc {
 		// Several workers share this host: each its own ops port.
 		env["NPSGATE_WORKER_OPS_ADDR"] = "127.0.0.1:0"
 	}
+	// Each process's database sessions carry its name, so a test can wait
+	// for a killed one's last statement (see cluster.waitSessionsGone).
+	env["NPSGATE_DATABASE_URL"] = withAppName(c.env["NPSGATE_DATABASE_URL"], name)
 	for k, v := range extra {
 		env[k] = v
 	}
@@ -577,6 +581,38 @@ func (c *cluster) deliveryIDs(status string) []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// withAppName sets PostgreSQL's application_name in a connection URL.
+func withAppName(dbURL, name string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// waitSessionsGone waits until the database has no session of the process
+// named name. A statement the process sent just before it was killed still
+// runs, and commits, after the process is gone; its session ends only once
+// the server has finished it and read the closed socket. A snapshot taken
+// before then can see a delivery "sending" that is about to be "sent".
+func (c *cluster) waitSessionsGone(name string, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := c.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, name)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d database sessions of %s still open %s after it was killed", n, name, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (c *cluster) count(query string, args ...any) int {
